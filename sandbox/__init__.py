@@ -1,0 +1,1 @@
+"""The embedded default: a local AWS endpoint and (soon) a simulated serverless world in it."""

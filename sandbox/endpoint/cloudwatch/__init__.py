@@ -1,0 +1,1 @@
+"""CloudWatch backends of the sandbox endpoint: metrics and alarms."""
