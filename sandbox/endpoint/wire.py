@@ -388,8 +388,14 @@ def encode_error(
 
 
 def _error_shape_name(model: ServiceModel, code: str) -> str:
+    # A shape named exactly like the code wins: CloudWatch's DashboardNotFoundError and
+    # ResourceNotFound share the code "ResourceNotFound", and the alarm operations declare the
+    # latter.
+    names = {shape.name for shape in model.error_shapes}
+    if code in names:
+        return code
     for shape in model.error_shapes:
-        if shape.name == code or shape.metadata.get("error", {}).get("code") == code:
+        if shape.metadata.get("error", {}).get("code") == code:
             return shape.name
     return code
 

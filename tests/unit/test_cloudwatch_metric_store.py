@@ -556,3 +556,51 @@ def test_old_snapshot_survives_appends_and_late_data() -> None:
     assert first.sums.tolist() == [1.0, 2.0]
     assert last.sums.tolist() == [101.0, 2.0, *[float(i + 1) for i in range(2, 50)]]
     assert last.timestamps.tolist() == [T0 + 60 * i for i in range(50)]
+
+
+def test_readers_never_see_a_torn_snapshot_while_minutes_are_appended() -> None:
+    store = MetricStore()
+    p50 = parse_statistic("p50")
+    assert p50 is not None
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        for minute in range(600):
+            store.put_values("App", "Latency", DIMS, None, [T0 + 60 * minute] * 2,
+                             [float(minute), float(minute)])  # fmt: skip
+        stop.set()
+
+    def reader() -> None:
+        while not stop.is_set():
+            series = store.get("App", "Latency", DIMS)
+            if series is None:
+                continue
+            data = series.snapshot()
+            n = len(data)
+            ts, (sums, p50s) = aggregate(data, T0, T0 + 60 * 600, 60, [_stat("Sum"), p50])
+            expected = np.arange(n, dtype=float)
+            if ts.tolist() != (T0 + 60 * np.arange(n)).tolist():
+                problems.append("timestamps")
+            if not (np.array_equal(sums, 2 * expected) and np.array_equal(p50s, expected)):
+                problems.append("values")
+
+    threads = [threading.Thread(target=writer)] + [
+        threading.Thread(target=reader) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems
+    assert len(data_of(store, "None")) == 600
+
+
+@pytest.mark.parametrize("p", [0.0, 7.0, 33.3, 50.0, 90.0, 99.0, 100.0])
+def test_equal_length_segments_with_implicit_weights(p: float) -> None:
+    rng = np.random.default_rng(5)
+    rows = np.sort(rng.normal(size=(30, 12)), axis=1)
+    offsets = np.arange(0, 361, 12)
+    ones = np.broadcast_to(np.float64(1.0), (360,))  # the store's zero-memory weights
+    got = segment_percentile(rows.reshape(-1), ones, offsets, p)
+    assert got.tolist() == [numpy_percentile(r, np.ones(12), p) for r in rows]
