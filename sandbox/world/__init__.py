@@ -1,0 +1,1 @@
+"""The simulated serverless world that fills the sandbox endpoint."""
