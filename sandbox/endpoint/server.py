@@ -23,6 +23,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from botocore.exceptions import UnknownServiceError
+from moto.core.config import default_user_config
 from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -55,6 +56,10 @@ class SandboxApp:
     """The WSGI application: admin routes, fault injection, own backends, then moto."""
 
     def __init__(self, clock: Clock = _utc_now) -> None:
+        # No Lambda runtime here: invocations (including moto's inline SQS event-source polling)
+        # get moto's stubbed success instead of a Docker container.
+        default_user_config["lambda"]["use_docker"] = False
+        default_user_config["batch"]["use_docker"] = False
         self.clock = clock
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = FaultInjector()

@@ -250,3 +250,45 @@ def test_dlq_redrive_moves_messages_back_to_the_source(aws) -> None:
     with pytest.raises(ClientError) as caught:
         sqs.start_message_move_task(SourceArn=source_url.replace("http://", "arn:"))
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_sqs_event_source_mappings_do_not_need_a_lambda_runtime(aws) -> None:
+    """moto polls a mapped queue on every send; without Docker that must not fill the DLQ."""
+    sqs, lam, iam = aws("sqs"), aws("lambda"), aws("iam")
+    dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    url = sqs.create_queue(QueueName="jobs", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    role = iam.create_role(
+        RoleName="worker",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="worker",
+        Runtime="python3.12",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": _zip("def handler(event, context):\n    return {}\n")},
+    )
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="worker", BatchSize=1)
+    for n in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"job {n}")
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def _zip(source: str) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", source)
+    return buffer.getvalue()
