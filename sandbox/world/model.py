@@ -160,7 +160,9 @@ class DlqMessage:
 
     message_id: str
     dlq: str
-    source: str  # "sqs:<source queue>", "events:<rule>" or "lambda:<function>"
+    # the source queue name for a redrive-policy move; "events:<rule>" or "lambda:<function>"
+    # for a message EventBridge or a Lambda on-failure destination sent (no queue name has ":")
+    source: str
     arrived_at: float  # epoch seconds it reached the DLQ
     first_sent_at: float
     receive_count: int
