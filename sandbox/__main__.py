@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_TRUTH = Path("var/sandbox/ground-truth.json")
+DEFAULT_COLLECTOR_CONFIG = Path("var/sandbox/stormwatch.toml")
+DEFAULT_STORE = "var/store"
 
 
 class ExitStatus(IntEnum):
@@ -82,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--nab", type=Path, help="also export the series and truth in NAB layout here")
     up.add_argument(
+        "--collector-config",
+        type=Path,
+        default=DEFAULT_COLLECTOR_CONFIG,
+        help=f"where to write the collectors' config (default: {DEFAULT_COLLECTOR_CONFIG})",
+    )
+    up.add_argument(
         "--trace-hours",
         type=float,
         default=DEFAULT_TRACE_HOURS,
@@ -118,6 +126,7 @@ def run_endpoint(port: int, out: TextIO) -> ExitStatus:
 
 def run_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
     from sandbox.endpoint import Endpoint
+    from sandbox.world.collector_config import collector_config
     from sandbox.world.ground_truth import export_nab
     from sandbox.world.runner import World
     from sandbox.world.scenarios import check_scenario
@@ -146,6 +155,9 @@ def run_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
         truth = world.write_truth(args.truth)
         print(f"sandbox: {report.summary()}", file=err)
         print(f"sandbox: ground truth in {truth}", file=err)
+        args.collector_config.parent.mkdir(parents=True, exist_ok=True)
+        args.collector_config.write_text(collector_config(world.accounts, DEFAULT_STORE))
+        print(f"sandbox: collectors' config in {args.collector_config}", file=err)
         if args.nab:
             export_nab(world.backfill_results(), args.nab)
             print(f"sandbox: NAB corpus in {args.nab}", file=err)

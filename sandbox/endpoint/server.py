@@ -183,12 +183,18 @@ class SandboxApp:
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
-    length = environ.get("CONTENT_LENGTH") or "0"
+    """The whole request body: by Content-Length, or to the end of a chunked upload."""
+    length = environ.get("CONTENT_LENGTH") or ""
     try:
         size = int(length)
     except ValueError:
-        size = 0
-    return environ["wsgi.input"].read(size) if size > 0 else b""
+        size = -1
+    if size > 0:
+        return environ["wsgi.input"].read(size)
+    if size < 0 and environ.get("wsgi.input_terminated"):
+        # Transfer-Encoding: chunked (pyarrow's S3 uploads): werkzeug ends the stream for us.
+        return environ["wsgi.input"].read()
+    return b""
 
 
 def _decompressed(body: bytes, headers: dict[str, str]) -> bytes:

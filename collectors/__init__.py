@@ -1,0 +1,1 @@
+"""stormwatch's contact with AWS: configuration, clients, discovery, sources, the store."""

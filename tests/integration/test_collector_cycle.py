@@ -1,0 +1,245 @@
+"""The whole collection cycle against the simulated world, over HTTP, with faults injected."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from collectors.aws import policy_actions
+from collectors.config import load_config
+from collectors.cycle import Collector
+from collectors.store import Store
+from sandbox.endpoint import Endpoint
+from sandbox.world.collector_config import collector_config
+from sandbox.world.model import BreakerState
+from sandbox.world.runner import World
+from sandbox.world.topology import ACCOUNTS, account
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+PROD, STAGING = account("prod"), account("staging")
+
+
+@pytest.fixture(scope="module")
+def world():
+    with Endpoint() as endpoint:
+        world = World(endpoint, scenario="demo", seed=4, days=1, now=NOW, trace_hours=0.5)
+        world.start()
+        saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL",)}
+        os.environ["AWS_ENDPOINT_URL"] = endpoint.url
+        yield world
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def make_collector(world, tmp_path) -> Collector:
+    path = tmp_path / "stormwatch.toml"
+    # A 30-minute first read keeps each cycle short (the world traces its last 30 minutes).
+    text = collector_config(ACCOUNTS, str(tmp_path / "store"))
+    # Few, short retries: a fault injected for good must fail the source quickly.
+    settings = '[intervals]\nlookback = "30m"\n\n[aws]\nmax_attempts = 2\nbackoff_attempts = 1\n'
+    path.write_text(f"{text}\n{settings}")
+    config = load_config(path, env={})
+    return Collector(config, Store(config.store), clock=lambda: NOW)
+
+
+@pytest.fixture(scope="module")
+def collected(world, tmp_path_factory):
+    """One clean cycle, read by the tests that only look at its results."""
+    collector = make_collector(world, tmp_path_factory.mktemp("collected"))
+    report = collector.once(NOW)
+    return collector, report
+
+
+def test_every_source_completes_for_both_accounts(collected) -> None:
+    collector, report = collected
+    assert report.failed == []
+    runs = collector.store.read("collector_runs")
+    assert len(runs) == 6 * len(ACCOUNTS)
+    assert set(runs["source"]) == {"inventory", "metrics", "queues", "breakers", "traces", "edges"}
+    assert runs["error"].isna().all()
+    assert (runs["rows"] > 0).all()
+
+
+def test_breaker_states_match_the_simulation(world, collected) -> None:
+    collector, _ = collected
+    stored = collector.store.read("breakers")
+    for who in ACCOUNTS:
+        result = next(r for r in world.backfill_results() if r.account is who)
+        rows = stored[stored["account"] == who.account_id].set_index("breaker")
+        assert set(rows.index) == set(who.breaker_table.breakers)
+        for name in who.breaker_table.breakers:
+            expected = BreakerState(int(result.breakers[name].state[-1])).name
+            assert rows.loc[name, "state"] == expected, (who.name, name)
+        for name in who.breaker_table.no_timestamp:
+            assert "updated" in rows.loc[name, "problem"]
+
+
+def test_dlq_depths_match_the_ledger(world, collected) -> None:
+    collector, _ = collected
+    queues = collector.store.read("queues")
+    for who in ACCOUNTS:
+        result = next(r for r in world.backfill_results() if r.account is who)
+        ledger: dict[str, int] = {}
+        for message in result.dlq_messages:
+            ledger[message.dlq] = ledger.get(message.dlq, 0) + 1
+        mine = queues[queues["account"] == who.account_id].set_index("queue")
+        for source in who.queues:
+            assert mine.loc[source.dlq, "is_dlq"]
+            assert list(mine.loc[source.dlq, "sources"]) == [source.name]
+            assert mine.loc[source.dlq, "visible"] == ledger.get(source.dlq, 0)
+
+
+def test_metric_values_match_the_simulation(world, collected) -> None:
+    collector, _ = collected
+    result = next(r for r in world.backfill_results() if r.account is PROD)
+    metrics = collector.store.read(
+        "metrics",
+        filters={
+            "account": PROD.account_id,
+            "namespace": "AWS/SQS",
+            "metric": "NumberOfMessagesSent",
+        },
+    )
+    sent = metrics[metrics["dimensions"] == "QueueName=payments"].sort_values("ts")
+    assert len(sent) >= 25  # the 30-minute first read
+    by_ts = dict(
+        zip(result.timestamps.tolist(), result.queues["payments"].sent.tolist(), strict=True)
+    )
+    for row in sent.itertuples():
+        assert row.value == by_ts[int(row.ts.timestamp())]
+    assert set(sent["resource"]) == {"sqs:payments"}
+
+
+def test_get_metric_data_calls_sit_at_the_floor(collected) -> None:
+    collector, report = collected
+    for run in report.runs:
+        if run.source != "metrics":
+            continue
+        stored = collector.store.read(
+            "metrics",
+            filters={"account": run.account},
+            columns=["namespace", "metric", "dimensions", "stat"],
+        )
+        series = len(stored.drop_duplicates())
+        assert run.api_calls["cloudwatch:GetMetricData"] == math.ceil(series / 500)
+
+
+def test_the_same_cycle_twice_leaves_the_store_identical(world, tmp_path) -> None:
+    collector = make_collector(world, tmp_path)
+    collector.once(NOW)
+    tables = ("metrics", "queues", "breakers", "edges", "inventory")
+    first = {t: _sorted(collector.store.read(t), t) for t in (*tables, "traces")}
+    collector.once(NOW)
+    for table in tables:
+        assert _sorted(collector.store.read(table), table).equals(first[table]), table
+    # Traces are a sample: the second cycle goes on after the first one's sample, so it may
+    # add traces, but never duplicates or changes one.
+    traces = _sorted(collector.store.read("traces"), "traces")
+    assert traces["trace_id"].is_unique
+    again = traces[traces["trace_id"].isin(first["traces"]["trace_id"])].reset_index(drop=True)
+    assert again.equals(first["traces"])
+
+
+def _sorted(frame, table):
+    from collectors.schema import TABLES
+
+    key = list(TABLES[table].key)
+    return frame.sort_values(key).reset_index(drop=True)[TABLES[table].columns]
+
+
+def test_the_collectors_call_only_what_the_iam_policy_allows(collected) -> None:
+    _, report = collected
+    called = {op for run in report.runs for op in run.api_calls}
+    called.discard("sts:AssumeRole")  # made with the caller's own credentials, before the role
+    assert called <= policy_actions()
+
+
+@pytest.mark.parametrize(
+    ("fault", "source", "kind"),
+    [
+        (
+            {"kind": "throttle", "service": "cloudwatch", "operation": "GetMetricData"},
+            "metrics",
+            "throttled",
+        ),
+        (
+            {"kind": "access_denied", "service": "dynamodb", "operation": "Scan"},
+            "breakers",
+            "access-denied",
+        ),
+        (
+            {
+                "kind": "internal_error",
+                "service": "xray",
+                "operation": "GetTraceSummaries",
+                "after": 1,
+            },
+            "traces",
+            None,
+        ),
+        (
+            {
+                "kind": "drop_connection",
+                "service": "xray",
+                "operation": "GetServiceGraph",
+                "after": 1,
+            },
+            "edges",
+            "connection",
+        ),
+    ],
+    ids=["throttled-metrics", "denied-breakers", "5xx-mid-pagination", "dropped-connection"],
+)
+def test_a_failing_source_is_recorded_and_the_others_complete(
+    world, tmp_path, fault, source, kind
+) -> None:
+    endpoint = world.endpoint
+    rule = endpoint.faults.add(account=PROD.account_id, **fault)
+    try:
+        report = make_collector(world, tmp_path).once(NOW)
+    finally:
+        endpoint.faults.remove(rule.id)
+    failed = {(r.source, r.account): r.error for r in report.failed}
+    assert set(failed) == {(source, PROD.account_id)}, failed
+    [run] = report.failed
+    if kind:
+        assert run.error.kind == kind
+    staging = [r for r in report.runs if r.account == STAGING.account_id]
+    assert all(r.error is None for r in staging)
+    assert rule.hits > 0
+
+
+def test_access_denied_in_one_account_leaves_the_other_complete(world, tmp_path) -> None:
+    endpoint = world.endpoint
+    rule = endpoint.faults.add("access_denied", account=STAGING.account_id)
+    try:
+        collector = make_collector(world, tmp_path)
+        report = collector.once(NOW)
+    finally:
+        endpoint.faults.remove(rule.id)
+    staging = [r for r in report.runs if r.account == STAGING.account_id]
+    prod = [r for r in report.runs if r.account == PROD.account_id]
+    kinds = {r.source: r.error.kind if r.error else None for r in staging}
+    assert kinds == {
+        "inventory": "access-denied",
+        "metrics": "skipped",  # nothing to read without discovery
+        "queues": "skipped",
+        "breakers": "access-denied",
+        "traces": "access-denied",
+        "edges": "access-denied",
+    }
+    assert all(r.error is None for r in prod)
+    runs = collector.store.read("collector_runs", filters={"account": STAGING.account_id})
+    assert runs["error"].notna().all()
+    assert json.loads(runs.iloc[0]["api_calls"]) is not None
+    assert collector.store.read("metrics", filters={"account": STAGING.account_id}).empty
+    assert not collector.store.read("metrics", filters={"account": PROD.account_id}).empty
