@@ -128,6 +128,9 @@ class Collector:
         self.clock = clock
         self._factory = factory
         self._factories: dict[tuple[str, str], tuple[ClientFactory, ApiCallCounter]] = {}
+        # The last discovery per target: re-read every ``intervals.inventory`` seconds, not
+        # every cycle (at 1,000 functions discovery is thousands of calls).
+        self._inventories: dict[tuple[str, str], tuple[datetime, Inventory]] = {}
         self._lock = threading.Lock()
 
     # -- one cycle -----------------------------------------------------------------------------
@@ -206,9 +209,20 @@ class Collector:
 
         inventory: list[Inventory] = []
         retried: list[pd.DataFrame] = []  # the traces step's retried calls, for the edges step
-        discovered = step(
-            "inventory", lambda: self._inventory(factory, label, region, now, inventory)
-        )
+        cached = self._inventories.get((account.name, region))
+        max_age = timedelta(seconds=self.config.intervals.inventory)
+        if "inventory" in sources and (
+            cached is None or not timedelta(0) <= now - cached[0] < max_age
+        ):
+            discovered = step(
+                "inventory", lambda: self._inventory(factory, label, region, now, inventory)
+            )
+            if discovered:
+                self._inventories[(account.name, region)] = (now, inventory[0])
+        else:
+            discovered = cached is not None
+            if cached is not None:
+                inventory.append(cached[1])
         for source in sources:
             if source == "inventory":
                 continue

@@ -384,16 +384,19 @@ def _functions(
     functions = []
     for summary in sorted(listed, key=lambda f: f["FunctionName"]):
         name = summary["FunctionName"]
-        # One GetFunction gives configuration, tags and reserved concurrency together.
-        detail = shell.call("lambda", "get_function", FunctionName=name)
-        if detail is None:
-            vanished.append(summary["FunctionArn"])
+        # ListFunctions already carries the configuration. Tags and reserved concurrency come
+        # from ListTags and GetFunctionConcurrency, not GetFunction: that permission also hands
+        # out a download link to the function's code, which a read-only observer must not hold.
+        config = summary
+        arn = config["FunctionArn"]
+        tagged = shell.call("lambda", "list_tags", Resource=arn)
+        if tagged is None:
+            vanished.append(arn)
             continue
-        tags = dict(detail.get("Tags") or {})
+        tags = dict(tagged.get("Tags") or {})
         if not filters.tags_ok(tags):
             continue
-        config = detail.get("Configuration") or summary
-        arn = config["FunctionArn"]
+        detail = shell.call("lambda", "get_function_concurrency", FunctionName=name) or {}
         functions.append(
             LambdaFunction(
                 name=name,
@@ -402,9 +405,7 @@ def _functions(
                 timeout_s=int(config.get("Timeout", 3)),
                 memory_mb=int(config.get("MemorySize", 128)),
                 tracing_mode=(config.get("TracingConfig") or {}).get("Mode", "PassThrough"),
-                reserved_concurrency=_int(
-                    (detail.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
-                ),
+                reserved_concurrency=_int(detail.get("ReservedConcurrentExecutions")),
                 dead_letter_target=(config.get("DeadLetterConfig") or {}).get("TargetArn"),
                 async_config=_async_config(shell, name, arn),
                 event_source_mappings=tuple(

@@ -322,9 +322,12 @@ class Endpoint:
         self.app.reset()
 
     def stop(self) -> None:
+        """Stop serving and forget the state: moto's backends are global to the process, so an
+        endpoint that stopped must not leave resources behind for the next one."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self.app.reset()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._listener is not None:

@@ -101,7 +101,7 @@ from sandbox.world.model import BreakerState
 from sandbox.world.topology import DependencyKind
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from sandbox.endpoint.xray.backend import XRayBackend
     from sandbox.world.model import EdgeMinutes, FunctionMinutes, SimulationResult
@@ -838,45 +838,50 @@ class _Tracer:
         return exception
 
     def _send_message(self, url: str, cursor: float, rng: random.Random) -> float:
-        recorder = self.recorder
-        sub = recorder.begin_subsegment("sqs", "aws")
-        sub.id = f"{rng.getrandbits(64):016x}"
-        sub.start_time = cursor
-        message_id = _uuid(rng.getrandbits)
-        aws_meta_processor(
-            wrapped=None,
-            instance=self.client,
-            args=("SendMessage", {"QueueUrl": url, "MessageBody": "{}"}),
-            kwargs={},
-            return_value={
-                "MessageId": message_id,
-                "ResponseMetadata": {
-                    "RequestId": _request_id(rng.getrandbits),
-                    "HTTPStatusCode": 200,
-                    "RetryAttempts": 0,
-                },
-            },
-            exception=None,
-            subsegment=sub,
-            stack=[],
+        return self._succeeded_aws_call(
+            "sqs",
+            "SendMessage",
+            {"QueueUrl": url, "MessageBody": "{}"},
+            lambda: {"MessageId": _uuid(rng.getrandbits)},
+            0.006,
+            cursor,
+            rng,
         )
-        sub.aws["retries"] = 0
-        end = cursor + 0.006 * math.exp(_LATENCY_SIGMA * rng.gauss(0.0, 1.0))
-        recorder.end_subsegment(end)
-        return end
 
     def _put_events(self, entries: int, cursor: float, rng: random.Random) -> float:
+        return self._succeeded_aws_call(
+            "events",
+            "PutEvents",
+            {"Entries": [{}] * entries},
+            lambda: {"FailedEntryCount": 0},
+            0.012,
+            cursor,
+            rng,
+        )
+
+    def _succeeded_aws_call(
+        self,
+        service: str,
+        operation: str,
+        params: dict[str, Any],
+        result: Callable[[], dict[str, Any]],
+        typical_s: float,
+        cursor: float,
+        rng: random.Random,
+    ) -> float:
+        """A successful AWS SDK call recorded by the SDK's botocore processor; returns its end."""
         recorder = self.recorder
-        sub = recorder.begin_subsegment("events", "aws")
+        sub = recorder.begin_subsegment(service, "aws")
         sub.id = f"{rng.getrandbits(64):016x}"
         sub.start_time = cursor
+        body = result()  # drawn after the subsegment id, as the ids always were
         aws_meta_processor(
             wrapped=None,
             instance=self.client,
-            args=("PutEvents", {"Entries": [{}] * entries}),
+            args=(operation, params),
             kwargs={},
             return_value={
-                "FailedEntryCount": 0,
+                **body,
                 "ResponseMetadata": {
                     "RequestId": _request_id(rng.getrandbits),
                     "HTTPStatusCode": 200,
@@ -888,7 +893,7 @@ class _Tracer:
             stack=[],
         )
         sub.aws["retries"] = 0
-        end = cursor + 0.012 * math.exp(_LATENCY_SIGMA * rng.gauss(0.0, 1.0))
+        end = cursor + typical_s * math.exp(_LATENCY_SIGMA * rng.gauss(0.0, 1.0))
         recorder.end_subsegment(end)
         return end
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -243,3 +243,14 @@ def test_access_denied_in_one_account_leaves_the_other_complete(world, tmp_path)
     assert json.loads(runs.iloc[0]["api_calls"]) is not None
     assert collector.store.read("metrics", filters={"account": STAGING.account_id}).empty
     assert not collector.store.read("metrics", filters={"account": PROD.account_id}).empty
+
+
+def test_discovery_is_reused_until_the_inventory_interval_passes(world, tmp_path) -> None:
+    collector = make_collector(world, tmp_path)
+    collector.once(NOW)
+    again = collector.once(NOW + timedelta(minutes=1))
+    assert "inventory" not in {r.source for r in again.runs}
+    assert again.failed == []
+    assert not any(op.startswith("lambda:") for r in again.runs for op in r.api_calls)
+    later = collector.once(NOW + timedelta(seconds=collector.config.intervals.inventory))
+    assert {r.source for r in later.runs if r.error is None} >= {"inventory", "metrics"}

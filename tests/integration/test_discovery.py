@@ -260,7 +260,9 @@ def test_every_call_is_counted_and_small_pages_give_the_same_inventory(world, in
     assert counts["sqs:ListQueues"] == queues  # one queue a page: NextToken followed
     assert counts["sqs:GetQueueAttributes"] == queues
     assert counts["sqs:ListDeadLetterSourceQueues"] == queues
-    assert counts["lambda:GetFunction"] == len(PROD.functions)
+    assert counts["lambda:ListTags"] == len(PROD.functions)
+    assert counts["lambda:GetFunctionConcurrency"] == len(PROD.functions)
+    assert "lambda:GetFunction" not in counts  # it would also hand out the code
     assert counts["events:ListRules"] == 3  # one rule a page
     assert counts["stepfunctions:DescribeStateMachine"] == len(PROD.state_machines)
     assert "sqs:ReceiveMessage" not in counts
@@ -271,7 +273,7 @@ def test_every_call_is_counted_and_small_pages_give_the_same_inventory(world, in
     ("kind", "service", "operation", "expected_kind"),
     [
         ("access_denied", "sqs", "ListDeadLetterSourceQueues", "access-denied"),
-        ("throttle", "lambda", "GetFunction", "throttled"),
+        ("throttle", "lambda", "ListTags", "throttled"),
         ("drop_connection", "stepfunctions", "ListStateMachines", "connection"),
     ],
     ids=["access-denied", "throttled", "dropped"],
@@ -298,7 +300,7 @@ def test_a_resource_deleted_mid_discovery_is_left_out_and_named(world) -> None:
     world.endpoint.faults.add(
         "error",
         service="lambda",
-        operation="GetFunction",
+        operation="ListTags",
         code="ResourceNotFoundException",
         http_status=404,
         count=1,

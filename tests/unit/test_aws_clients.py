@@ -606,3 +606,22 @@ def test_backoff_with_real_client_retries_a_whole_paginated_read(
     assert counter.counts().calls == {"sqs:ListQueues": 3}  # page 1, page 2, then a fresh read
     assert counter.counts().attempts == {"sqs:ListQueues": 4}
     assert len(slept) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1_763_632_800, "2025-11-20T10:00:00+00:00"),
+        (1_763_632_800.5, "2025-11-20T10:00:00.500000+00:00"),
+        ("1763632800", "2025-11-20T10:00:00+00:00"),
+        ("2025-11-20T10:00:00Z", "2025-11-20T10:00:00+00:00"),
+        ("2025-11-20T11:00:00+01:00", "2025-11-20T10:00:00+00:00"),
+        ("2025-11-20T10:00:00", "2025-11-20T10:00:00+00:00"),
+        ("Thu, 20 Nov 2025 10:00:00 GMT", "2025-11-20T10:00:00+00:00"),
+    ],
+    ids=["epoch-int", "epoch-float", "epoch-text", "iso-z", "iso-offset", "iso-naive", "rfc822"],
+)
+def test_timestamps_parse_to_aware_utc(value, expected) -> None:
+    from collectors.aws import parse_timestamp
+
+    assert parse_timestamp(value).isoformat() == expected
