@@ -131,6 +131,9 @@ class Collector:
         # The last discovery per target: re-read every ``intervals.inventory`` seconds, not
         # every cycle (at 1,000 functions discovery is thousands of calls).
         self._inventories: dict[tuple[str, str], tuple[datetime, Inventory]] = {}
+        # How far each X-Ray read got, per (table, account, region): an account with no
+        # traces stores no rows, and must not re-read its whole lookback every cycle.
+        self._covered: dict[tuple[str, str, str], datetime] = {}
         self._lock = threading.Lock()
 
     # -- one cycle -----------------------------------------------------------------------------
@@ -380,6 +383,7 @@ class Collector:
         )
         out.append(sample.edge_retries)
         self.store.write("traces", sample.traces)
+        self._covered[("traces", account, region)] = end
         return len(sample.traces)
 
     def _edges(
@@ -404,6 +408,7 @@ class Collector:
             region=region,
         )
         self.store.write("edges", frame)
+        self._covered[("edges", account, region)] = end
         return len(frame)
 
     def _window(
@@ -412,7 +417,11 @@ class Collector:
         """[start, end) to read: from where the stored data stops, to the last whole window."""
         end = now.replace(second=0, microsecond=0)
         end -= timedelta(minutes=end.minute % (EDGE_WINDOW_S // 60))
-        return self._resume(table, account, region, end), end
+        start = self._resume(table, account, region, end)
+        covered = self._covered.get((table, account, region))
+        if covered is not None:
+            start = min(end, max(start, covered))
+        return start, end
 
     def _resume(self, table: str, account: str, region: str, end: datetime) -> datetime:
         """Where the last successful cycle of ``table`` left off (at most the lookback ago)."""

@@ -254,3 +254,24 @@ def test_discovery_is_reused_until_the_inventory_interval_passes(world, tmp_path
     assert not any(op.startswith("lambda:") for r in again.runs for op in r.api_calls)
     later = collector.once(NOW + timedelta(seconds=collector.config.intervals.inventory))
     assert {r.source for r in later.runs if r.error is None} >= {"inventory", "metrics"}
+
+
+def test_xray_reads_go_on_from_where_they_stopped_even_without_data(
+    world, tmp_path, monkeypatch
+) -> None:
+    """An account with no traces stores no edges; the next cycle must not re-read its lookback."""
+    import collectors.cycle as cycle
+
+    windows: list[tuple[str, datetime, datetime]] = []
+
+    def no_edges(client, *, start, end, account, **_):
+        windows.append((account, start, end))
+        return cycle.to_frame(cycle.schema.EDGES, [])
+
+    monkeypatch.setattr(cycle, "collect_edges", no_edges)
+    collector = make_collector(world, tmp_path)
+    collector.once(NOW)
+    collector.once(NOW + timedelta(minutes=5))
+    prod = [(start, end) for who, start, end in windows if who == PROD.account_id]
+    assert prod[0] == (NOW - timedelta(minutes=30), NOW)
+    assert prod[1] == (NOW, NOW + timedelta(minutes=5))
