@@ -1,24 +1,437 @@
 """Metric anomalies: an expected band per series and an anomaly score in [0, 1] per point.
 
-(First cut: a rolling median/MAD band. Replaced by the seasonal robust detector.)
+The detector is online (the value at ``t`` is judged against a model fitted to data before
+``t``), deterministic and vectorised: every step is a shifted array, a rolling median or a
+cumulative sum over whole series, never a Python loop per point.
+
+How a point is judged
+---------------------
+1. **Regular grid.** The series' period is the median spacing of its timestamps; points are
+   placed on that grid and missing periods are gaps (NaN). Gaps never count as zeros.
+2. **Two candidate models of the expected value**, both robust (medians, so the outliers the
+   detector is meant to catch do not move them):
+
+   - *local level*: the median of the last ``level_window`` points;
+   - *seasonal*: the median of the same phase over the previous ``season_cycles`` days (and
+     weeks, once two weeks of history exist), plus the median of the recent deviation from that
+     seasonal profile. The added level term lets the band follow a level shift after about
+     half a ``level_window`` (so a permanent change stops being anomalous) while one spike
+     never shows in it.
+
+   Per point the model whose recent residuals are smaller (rolling median absolute residual
+   over ``scale_window``) is used, so a series with a daily shape gets the seasonal model once it
+   has the history, and a shapeless series keeps the local level.
+3. **Scale.** The residual scale is the rolling median absolute residual (× 1.4826, a standard
+   deviation for normal noise) over ``scale_window``, floored so near-constant series do not
+   turn every wiggle into an anomaly: at the series' quantisation step (the smallest change it
+   has shown), at a small fraction of its level, and, for count series (non-negative integers),
+   at the Poisson deviation ``sqrt(expected)`` — a sparse count series that is mostly zeros
+   judges a burst by how unlikely it is at the recent rate.
+4. **Score.** The deviation ``z = (x - expected) / scale`` is turned into a tail probability
+   with a heavy-tailed (Laplace) law — real residuals are not normal — and the score is the
+   surprise ``-log10(p)`` divided by ``surprise_cap`` and clipped to [0, 1]. A short-run term
+   catches level shifts and bursts of noise that no single point shows: the median of ``|z|``
+   over the last ``run_window`` points, scored the same way. The score is the larger of the two.
+
+The band is ``expected ± band_z × scale``. ``DEFAULT_THRESHOLD`` is the score at which the
+product raises an anomaly finding; ``score_frame`` scores many series of a long frame at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-DEFAULT_THRESHOLD = 0.9  # the product's alert threshold on the anomaly score
+from alerts.findings import Finding
+from alerts.spans import Run, runs
+
+DEFAULT_THRESHOLD = 0.6  # the product's alert threshold on the anomaly score
+_MAD_TO_SIGMA = 1.4826
+_DAY_S = 86_400
+_WEEK_S = 7 * _DAY_S
 
 
-def score_series(timestamps: object, values: np.ndarray) -> pd.DataFrame:
-    """Score one series online. Returns columns expected, lower, upper, score (one row per point)."""
-    x = pd.Series(np.asarray(values, dtype=np.float64))
-    past = x.shift(1)
-    med = past.rolling(60, min_periods=10).median()
-    mad = (past - med).abs().rolling(60, min_periods=10).median() * 1.4826 + 1e-9
-    z = (x - med).abs() / mad
-    score = (1 - np.exp(-np.maximum(z - 3, 0) / 3)).fillna(0.0)
-    return pd.DataFrame(
-        {"expected": med, "lower": med - 3 * mad, "upper": med + 3 * mad, "score": score}
+@dataclass(frozen=True, slots=True)
+class BandParams:
+    """Tuning of the detector; the defaults suit 1-minute and 5-minute CloudWatch metrics."""
+
+    level_window: int = 15  # points in the local level median (a shift is absorbed in ~half)
+    block_s: int = 3600  # seconds per block of residual quantiles ...
+    min_block: int = 48  # ... and at least this many points (a q99 needs them)
+    long_blocks: int = 3  # blocks in the longer level model
+    blocks: int = 24  # blocks of history behind the residual quantiles
+    tail_ratio: float = 1.2  # decade width as a multiple of q90 - q50, at least
+    tail_across: float = 0.8  # quantile across blocks of the blocks' q99 (a lone spike is ignored)
+    min_history: int = 96  # points before any score is given (cold start: two blocks)
+    season_cycles: int = 5  # previous days in the seasonal median
+    week_cycles: int = 2  # previous weeks, used when that much history exists
+    run_window: int = 5  # points in the short-run median of deviations
+    run_power: float = 2.0  # surprise multiplier of the short-run term
+    surprise_cap: float = 8.0  # decades of surprise that map to score 1
+    relative_floor: float = 0.01  # spread floor as a fraction of |expected|
+    band_z: float = 3.0  # half-width of the displayed band beyond q90, in decades
+
+
+DEFAULT_PARAMS = BandParams()
+
+
+def _period_seconds(ts: np.ndarray) -> float:
+    """The median spacing of sorted epoch seconds (60.0 when it cannot be told)."""
+    if len(ts) < 2:
+        return 60.0
+    step = np.diff(ts)
+    step = step[step > 0]
+    return float(np.median(step)) if len(step) else 60.0
+
+
+def _rolling_median(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Median of ``x[i-window+1..i]`` (NaN-aware, C speed through pandas)."""
+    return pd.Series(x).rolling(window, min_periods=min_periods).median().to_numpy()
+
+
+def _shift(x: np.ndarray, k: int) -> np.ndarray:
+    out = np.full_like(x, np.nan)
+    if k < len(x):
+        out[k:] = x[: len(x) - k]
+    return out
+
+
+def _nan_median_rows(stack: np.ndarray, min_count: int) -> np.ndarray:
+    """Column-wise median of a small (rows, n) stack, ignoring NaN (NaN where < min_count)."""
+    ordered = np.sort(stack, axis=0)  # NaN sort last
+    count = np.sum(np.isfinite(stack), axis=0)
+    safe = np.maximum(count, 1)
+    lo = np.take_along_axis(ordered, ((safe - 1) // 2)[None, :], axis=0)[0]
+    hi = np.take_along_axis(ordered, (safe // 2)[None, :], axis=0)[0]
+    med = 0.5 * (lo + hi)
+    med[count < min_count] = np.nan
+    return med
+
+
+def _seasonal_median(x: np.ndarray, lag: int, cycles: int) -> np.ndarray:
+    """Median over ``x[i - k*lag]``, k = 1..cycles, where at least two of them exist."""
+    stack = np.stack([_shift(x, k * lag) for k in range(1, cycles + 1)])
+    return _nan_median_rows(stack, min_count=2)
+
+
+def _block_quantiles(
+    r: np.ndarray, block: int, blocks: int, qs: tuple[float, ...], across: tuple[float, ...]
+) -> np.ndarray:
+    """Quantiles ``qs`` of ``r`` over the past, per point: (len(qs), n).
+
+    Exact rolling quantiles cost a skiplist update per point per quantile; instead each block
+    of ``block`` points gets its own quantiles (one sort of small rows), and a point uses the
+    ``across[j]`` quantile of quantile ``qs[j]`` over the last ``blocks`` *completed* blocks
+    before its own (online, and robust: a burst of anomalies spoils a block or two, not the
+    estimate; a tail that recurs in many blocks is learnt as normal).
+    """
+    n = len(r)
+    nb = n // block
+    out = np.full((len(qs), n), np.nan)
+    if nb < 2:
+        return out
+    rows = np.sort(r[: nb * block].reshape(nb, block), axis=1)
+    count = np.sum(np.isfinite(rows), axis=1)
+    per_block = np.full((len(qs), nb), np.nan)
+    enough = count >= max(4, block // 4)
+    for j, q in enumerate(qs):
+        idx = np.clip(np.floor(q * (count - 1)).astype(np.int64), 0, block - 1)
+        value = np.take_along_axis(rows, idx[:, None], axis=1)[:, 0]
+        per_block[j] = np.where(enough, value, np.nan)
+    # Median over the last `blocks` blocks (block b's estimate uses blocks <= b).
+    smoothed = np.stack(
+        [
+            pd.Series(per_block[j]).rolling(blocks, min_periods=2).quantile(across[j]).to_numpy()
+            for j in range(len(qs))
+        ]
     )
+    # Point i (in block i // block) uses the estimate of the block before its own.
+    which = np.arange(n) // block - 1
+    valid = which >= 0
+    out[:, valid] = smoothed[:, which[valid]]
+    return out
+
+
+def _block_level(x: np.ndarray, block: int, blocks: int) -> np.ndarray:
+    """The median over the last ``blocks`` completed blocks of each block's median of ``x``."""
+    return _block_quantiles(x, block, blocks, (0.5,), (0.5,))[0]
+
+
+def _on_grid(ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Place points on a regular grid; returns (grid values, each input's grid index, period)."""
+    period = _period_seconds(ts)
+    position = np.rint((ts - ts[0]) / period).astype(np.int64)
+    n = int(position[-1]) + 1 if len(position) else 0
+    if n > 4 * len(ts) + 1000:  # wildly irregular: score points as they come
+        return values.copy(), np.arange(len(ts)), period
+    grid = np.full(n, np.nan)
+    grid[position] = values  # a duplicate slot keeps the last value
+    return grid, position, period
+
+
+def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.ndarray]:
+    n = len(x)
+    finite = x[np.isfinite(x)]
+    is_count = bool(len(finite)) and bool(np.all(finite >= 0) and np.all(finite == np.rint(finite)))
+    past = _shift(x, 1)
+    min_level = max(3, p.level_window // 3)
+
+    # Model A: the local level.
+    level = _rolling_median(past, p.level_window, min_level)
+
+    # Model B: seasonal (daily, and weekly when two weeks exist) plus a recent-level term.
+    expected_b = np.full(n, np.nan)
+    day = _DAY_S / period_s
+    if day >= 4 and abs(day - round(day)) < 1e-6 and n > 2 * round(day):
+        seasonal = _seasonal_median(x, round(day), p.season_cycles)
+        week = round(_WEEK_S / period_s)
+        if n > 2 * week:
+            weekly = _seasonal_median(x, week, p.week_cycles)
+            seasonal = np.where(np.isfinite(weekly), 0.5 * (seasonal + weekly), seasonal)
+        offset = _rolling_median(_shift(x - seasonal, 1), p.level_window, min_level)
+        expected_b = seasonal + offset
+
+    # Floors, so near-constant and sparse series do not turn every wiggle into an anomaly:
+    # the quantisation step seen so far, a fraction of the level, Poisson noise for counts.
+    step = np.abs(np.diff(x, prepend=np.nan))
+    step = np.where(step > 0, step, np.inf)
+    quantum = _shift(np.fmin.accumulate(step), 1)
+    quantum = np.where(np.isfinite(quantum), quantum, 0.0)
+    block = max(p.min_block, round(p.block_s / period_s))
+    ready = np.arange(n) >= p.min_history
+
+    def judge(
+        expected: np.ndarray, quantiles: tuple[np.ndarray, ...] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Surprise (decades) of each point, and the band, under one model of ``expected``
+        (with its own residual quantiles, or those given)."""
+        deviation = np.abs(x - expected)
+        if quantiles is None:
+            quantiles = tuple(
+                _block_quantiles(
+                    deviation, block, p.blocks, (0.5, 0.9, 0.99), (0.5, 0.5, p.tail_across)
+                )
+            )
+        q50, q90, q99 = quantiles
+        floor = np.maximum(quantum, p.relative_floor * np.abs(np.nan_to_num(expected)))
+        if is_count:
+            floor = np.maximum(floor, np.sqrt(np.maximum(np.nan_to_num(expected), 0.25)))
+        # One more decade of surprise: q99 - q90, or (q90 - q50) scaled as an exponential tail
+        # would have it when that is wider (a block's q99 rests on few points).
+        spread = np.fmax(np.fmax(q99 - q90, p.tail_ratio * (q90 - q50)), floor)
+        base = np.fmax(q90, 0.5 * floor)  # one decade (p = 0.1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            point = np.where(deviation > base, 1.0 + (deviation - base) / spread, deviation / base)
+            # For independent points P(median of k > x) ~ C(k, k//2+1) p(x)^(k//2+1); residuals
+            # of real metrics are correlated, so the power is discounted (run_power).
+            run_dev = _rolling_median(deviation, p.run_window, p.run_window)
+            run = np.where(
+                (run_dev > base) & (deviation > base),  # the run is still going on now
+                p.run_power * (1.0 + (run_dev - base) / spread),
+                0.0,
+            )
+        ok = ready & np.isfinite(q90) & np.isfinite(q99) & np.isfinite(expected)
+        surprise = np.where(ok, np.fmax(np.nan_to_num(point), np.nan_to_num(run)), np.nan)
+        half = p.band_z * spread + base
+        return {
+            "surprise": surprise,
+            "expected": expected,
+            "half": half,
+            "ok": ok,
+            "q50": q50,
+            "q90": q90,
+            "q99": q99,
+        }
+
+    # A point is anomalous only if no model explains it: the recent level, the level of the
+    # last hours (so the return from a short dip is not a new anomaly) and, once days of history
+    # exist, the same time on previous days. The reported band is the explaining model's.
+    # The longer level only moves the expected value (it is too coarse to have a residual
+    # scale of its own: a loose model would explain every spike).
+    chosen = judge(level)
+    others = [
+        judge(_block_level(x, block, p.long_blocks), (chosen["q50"], chosen["q90"], chosen["q99"]))
+    ]
+    if np.isfinite(expected_b).any():
+        others.append(judge(expected_b))
+    for b in others:
+        use_b = b["ok"] & (~(b["surprise"] > chosen["surprise"]) | ~chosen["ok"])
+        chosen = {k: np.where(use_b, b[k], chosen[k]) for k in chosen}
+    surprise = np.nan_to_num(chosen["surprise"])
+    score = np.clip((surprise - 1.0) / (p.surprise_cap - 1.0), 0.0, 1.0)
+    score[~np.isfinite(x)] = 0.0
+    ok, expected, half = chosen["ok"], chosen["expected"], chosen["half"]
+    return {
+        "expected": np.where(ok, expected, np.nan),
+        "lower": np.where(ok, expected - half, np.nan),
+        "upper": np.where(ok, expected + half, np.nan),
+        "score": score,
+    }
+
+
+def _epoch_seconds(timestamps: object) -> np.ndarray:
+    index = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True))
+    return index.as_unit("ms").asi8.astype(np.float64) / 1e3
+
+
+def score_series(
+    timestamps: object, values: np.ndarray, params: BandParams = DEFAULT_PARAMS
+) -> pd.DataFrame:
+    """Score one series online.
+
+    ``timestamps`` are anything ``pd.to_datetime`` reads (sorted ascending; naive means UTC);
+    ``values`` may hold NaN. Returns a frame with one row per input point, in input order:
+    ``expected``, ``lower``, ``upper`` (the band; NaN during the cold start) and ``score`` in
+    [0, 1] (0 where nothing can be judged yet).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    columns = ("expected", "lower", "upper", "score")
+    if len(values) == 0:
+        return pd.DataFrame({c: np.array([], dtype=np.float64) for c in columns})
+    ts = _epoch_seconds(timestamps)
+    if len(ts) != len(values):
+        raise ValueError(f"score_series: {len(ts)} timestamps for {len(values)} values")
+    if np.any(np.diff(ts) < 0):
+        raise ValueError("score_series: timestamps must be sorted ascending")
+    grid, position, period = _on_grid(ts, values)
+    scored = _score_grid(grid, period, params)
+    return pd.DataFrame({c: scored[c][position] for c in columns})
+
+
+def score_frame(
+    frame: pd.DataFrame,
+    *,
+    by: list[str],
+    time: str = "ts",
+    value: str = "value",
+    params: BandParams = DEFAULT_PARAMS,
+) -> pd.DataFrame:
+    """Score every series of a long frame (one series per ``by`` group) and return the frame,
+    sorted by ``by`` and ``time``, with ``expected``, ``lower``, ``upper`` and ``score`` added."""
+    if frame.empty:
+        return frame.assign(expected=[], lower=[], upper=[], score=[])
+    ordered = frame.sort_values([*by, time], kind="stable").reset_index(drop=True)
+    parts = []
+    for _, group in ordered.groupby(by, sort=False, dropna=False):
+        scored = score_series(group[time].to_numpy(), group[value].to_numpy(), params)
+        scored.index = group.index
+        parts.append(scored)
+    return ordered.join(pd.concat(parts))
+
+
+# -- anomaly findings over the store's metrics ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedMetric:
+    """A metric the anomaly detector watches, and which direction of change matters."""
+
+    namespace: str
+    metric: str
+    stat: str
+    direction: str = "up"  # "up", "down" or "both"
+
+
+DEFAULT_WATCHED: tuple[WatchedMetric, ...] = (
+    WatchedMetric("AWS/Lambda", "Errors", "Sum"),
+    WatchedMetric("AWS/Lambda", "Throttles", "Sum"),
+    WatchedMetric("AWS/Lambda", "Duration", "p99"),
+    WatchedMetric("AWS/Lambda", "Invocations", "Sum", "both"),
+    WatchedMetric("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum"),
+    WatchedMetric("AWS/Events", "FailedInvocations", "Sum"),
+    WatchedMetric("AWS/States", "ExecutionsFailed", "Sum"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalySettings:
+    """Which series raise anomaly findings, and when.
+
+    A finding needs ``min_periods`` consecutive periods scored at or above ``threshold`` in the
+    watched direction (one quiet period bridged), or a single period at score 1. Count metrics
+    that AWS publishes only when non-zero are scored with the missing minutes as zeros.
+    """
+
+    threshold: float = DEFAULT_THRESHOLD
+    min_periods: int = 2
+    watched: tuple[WatchedMetric, ...] = DEFAULT_WATCHED
+    params: BandParams = DEFAULT_PARAMS
+    zero_fill_stats: tuple[str, ...] = ("Sum", "SampleCount")
+
+
+_SERIES = ["account", "region", "namespace", "metric", "dimensions", "stat", "period_s"]
+
+
+def detect_anomalies(
+    metrics: pd.DataFrame, *, now: pd.Timestamp, settings: AnomalySettings = AnomalySettings()
+) -> list[Finding]:
+    """Anomaly findings for the watched metrics in ``metrics`` (rows of the ``metrics`` table)."""
+    if metrics.empty:
+        return []
+    watched = {(w.namespace, w.metric, w.stat): w for w in settings.watched}
+    keys = list(zip(metrics["namespace"], metrics["metric"], metrics["stat"], strict=True))
+    mask = np.fromiter((k in watched for k in keys), dtype=bool, count=len(keys))
+    rows = metrics[mask]
+    findings: list[Finding] = []
+    for series, group in rows.groupby(_SERIES, sort=True, dropna=False):
+        account, region, namespace, metric, dimensions, stat, period_s = series
+        spec = watched[(namespace, metric, stat)]
+        period = pd.Timedelta(seconds=int(period_s))
+        ts = pd.DatetimeIndex(group["ts"]).floor(period)
+        values = pd.Series(group["value"].to_numpy(), index=ts).groupby(level=0).last()
+        full = pd.date_range(values.index[0], min(now, values.index[-1] + period), freq=period)
+        full = full[full < now] if len(full) > 1 else full
+        fill = 0.0 if stat in settings.zero_fill_stats else np.nan
+        values = values.reindex(full, fill_value=fill) if len(full) else values
+        scored = score_series(values.index, values.to_numpy(), settings.params)
+        direction = np.sign(values.to_numpy() - scored["expected"].to_numpy())
+        wanted = {"up": direction > 0, "down": direction < 0}.get(spec.direction, direction != 0)
+        score = scored["score"].to_numpy()
+        hot = (score >= settings.threshold) & wanted
+        resource = str(group["resource"].iloc[0]) if "resource" in group else dimensions
+        for run in runs(hot, min_periods=1, max_gap=1):
+            length = int(hot[run.first : run.last + 1].sum())
+            peak_at = run.first + int(np.argmax(score[run.first : run.last + 1]))
+            if length < settings.min_periods and score[peak_at] < 1.0:
+                continue
+            detected = run.detected if score[run.first] >= 1.0 else _nth_hot(hot, run, settings)
+            end = None if run.ongoing else values.index[run.last] + period
+            side = "above" if direction[peak_at] > 0 else "below"
+            findings.append(
+                Finding(
+                    kind="anomaly",
+                    account=str(account),
+                    region=str(region),
+                    resource=resource,
+                    start=values.index[run.first],
+                    end=end,
+                    severity="medium" if length >= 10 else "low",
+                    summary=(
+                        f"{namespace} {metric} ({stat}) {side} its expected band:"
+                        f" {values.iloc[peak_at]:.4g} against"
+                        f" {scored['expected'].iloc[peak_at]:.4g} expected"
+                    ),
+                    evidence={
+                        "namespace": namespace,
+                        "metric": metric,
+                        "stat": stat,
+                        "dimensions": dimensions,
+                        "peak_value": float(values.iloc[peak_at]),
+                        "expected": float(scored["expected"].iloc[peak_at]),
+                        "upper": float(scored["upper"].iloc[peak_at]),
+                        "lower": float(scored["lower"].iloc[peak_at]),
+                        "peak_score": float(score[peak_at]),
+                        "periods": length,
+                    },
+                    detected_at=values.index[detected] + period,
+                )
+            )
+    return findings
+
+
+def _nth_hot(hot: np.ndarray, run: Run, settings: AnomalySettings) -> int:
+    """The period at which the run had ``min_periods`` hot periods (or its peak at score 1)."""
+    idx = np.flatnonzero(hot[run.first : run.last + 1])
+    return run.first + int(idx[min(settings.min_periods, len(idx)) - 1])

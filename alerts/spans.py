@@ -1,4 +1,4 @@
-"""Shared helpers for rule detectors: metrics onto a regular grid, and sustained runs of a condition.
+"""Helpers shared by rule detectors: metrics onto a regular grid, sustained runs of a condition.
 
 Rules evaluate a boolean condition per period; a finding is a run of at least ``min_periods``
 consecutive true periods (gaps of up to ``max_gap`` false periods bridged). A run is *known* at

@@ -155,11 +155,13 @@ INCIDENTS = _table(
     ("id", pa.string()),
     ("kind", pa.string()),
     ("account", pa.string()),
+    ("region", pa.string()),
     ("resource", pa.string()),
     ("downstream", pa.string()),
     ("start", TIMESTAMP),
-    ("end", TIMESTAMP),
-    ("severity", pa.string()),
+    ("end", TIMESTAMP),  # null while ongoing
+    ("detected_at", TIMESTAMP),  # when the first finding could have been raised
+    ("severity", pa.string()),  # low | medium | high | critical (the peak)
     ("summary", pa.string()),
     ("evidence", pa.string()),  # JSON
 )
