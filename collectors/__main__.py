@@ -11,32 +11,20 @@ account and region of the default credential chain (``AWS_ENDPOINT_URL`` reaches
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
 import threading
-from enum import IntEnum
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from collectors.cli import ExitStatus, Known, UsageError, run
+from collectors.cli import Parser as _Parser
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Sequence
 
-
-class ExitStatus(IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    PARTIAL = 3  # the cycle ran, but some sources failed (see collector_runs)
-
-
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+__all__ = ["ExitStatus", "UsageError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,62 +60,52 @@ def _progress(err: TextIO) -> Callable[[int, int], None]:
     return show
 
 
+def _known() -> tuple[Known, ...]:
+    from collectors.errors import ConfigError, StormwatchError
+
+    return ((ConfigError, ExitStatus.USAGE, ""), (StormwatchError, ExitStatus.ERROR, ""))
+
+
+def _main(raw: list[str], out: TextIO, err: TextIO) -> int:
+    args = build_parser().parse_args(raw)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=err,
+    )
+    from collectors.config import load_config
+    from collectors.cycle import Collector
+    from collectors.store import Store
+
+    config = load_config(args.config, overrides={"store": args.store})
+    collector = Collector(config, Store(config.store))
+    if args.command == "once":
+        report = collector.once()
+        print(report.summary(), file=out)
+        return ExitStatus.PARTIAL if report.failed else ExitStatus.OK
+    if args.command == "backfill":
+        if args.days <= 0:
+            raise UsageError(f"--days must be positive, got {args.days:g}")
+        reports = collector.backfill(args.days, progress=_progress(err))
+        failed = [r for report in reports for r in report.failed]
+        rows = sum(r.rows for report in reports for r in report.runs)
+        print(
+            f"backfill: {len(reports)} steps, {rows:,} rows, {len(failed)} failed source runs",
+            file=out,
+        )
+        return ExitStatus.PARTIAL if failed else ExitStatus.OK
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    collector.run(stop, on_cycle=lambda report: print(report.summary(), file=out, flush=True))
+    return ExitStatus.OK
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
-    traceback = "--traceback" in raw
-    try:
-        args = build_parser().parse_args(raw)
-        logging.basicConfig(
-            level=logging.INFO if args.verbose else logging.WARNING,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=err,
-        )
-        from collectors.config import load_config
-        from collectors.cycle import Collector
-        from collectors.store import Store
-
-        config = load_config(args.config, overrides={"store": args.store})
-        collector = Collector(config, Store(config.store))
-        if args.command == "once":
-            report = collector.once()
-            print(report.summary(), file=out)
-            return ExitStatus.PARTIAL if report.failed else ExitStatus.OK
-        if args.command == "backfill":
-            if args.days <= 0:
-                raise UsageError(f"--days must be positive, got {args.days:g}")
-            reports = collector.backfill(args.days, progress=_progress(err))
-            failed = [r for report in reports for r in report.failed]
-            rows = sum(r.rows for report in reports for r in report.runs)
-            print(
-                f"backfill: {len(reports)} steps, {rows:,} rows, {len(failed)} failed source runs",
-                file=out,
-            )
-            return ExitStatus.PARTIAL if failed else ExitStatus.OK
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
-        collector.run(stop, on_cycle=lambda report: print(report.summary(), file=out, flush=True))
-        return ExitStatus.OK
-    except UsageError as exc:
-        print(f"collectors: {exc}", file=err)
-        return ExitStatus.USAGE
-    except Exception as exc:  # one place turns every failure into a one-line message
-        if traceback:
-            raise
-        from collectors.errors import ConfigError, StormwatchError
-
-        if isinstance(exc, ConfigError):
-            print(f"collectors: {exc}", file=err)
-            return ExitStatus.USAGE
-        if isinstance(exc, StormwatchError):
-            print(f"collectors: {exc}", file=err)
-            return ExitStatus.ERROR
-        print(
-            f"collectors: {type(exc).__name__}: {exc} (run with --traceback for details)", file=err
-        )
-        return ExitStatus.ERROR
+    return run("collectors", lambda: _main(raw, out, err), argv=raw, err=err, known=_known)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -42,11 +43,16 @@ from collectors.schema import METRICS
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+log = logging.getLogger(__name__)
+
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's MetricDataQueries limit
 DEFAULT_PERIOD = 60
 DEFAULT_OVERLAP = timedelta(minutes=10)
 DEFAULT_MAX_LOOKBACK = timedelta(hours=3)
 DEFAULT_APP_NAMESPACES: tuple[str, ...] = ("OrderPipeline/Resilience",)
+# Rows handed to a sink at a time (see collect_metrics): a steady cycle at 10,000 series (~160k
+# rows) is one hand-over; a first read of 3 hours (~1.8 M rows) is seven.
+DEFAULT_FLUSH_ROWS = 250_000
 GET_METRIC_DATA = "cloudwatch:GetMetricData"  # calls are counted by IAM action
 LIST_METRICS = "cloudwatch:ListMetrics"
 
@@ -684,6 +690,8 @@ def collect_metrics(
     app_namespaces: Sequence[str] = DEFAULT_APP_NAMESPACES,
     max_per_call: int = MAX_QUERIES_PER_CALL,
     max_datapoints: int | None = None,
+    sink: Callable[[pd.DataFrame], None] | None = None,
+    flush_rows: int = DEFAULT_FLUSH_ROWS,
 ) -> tuple[pd.DataFrame, CallStats]:
     """One incremental CloudWatch cycle for ``inventory``'s account and region.
 
@@ -699,6 +707,14 @@ def collect_metrics(
     own; series are sorted by window start before packing so the unions stay tight. The number
     of GetMetricData calls is therefore ``⌈series ⁄ 500⌉`` per period (the floor) plus the pages
     ``NextToken`` adds, and no datapoint outside a series' window is returned.
+
+    With ``sink``, rows are handed over as they are read instead of returned: whenever at least
+    ``flush_rows`` have been read since the last hand-over (and once at the end), so a large
+    first read never sits in memory whole. Every series' rows go in one hand-over (a series
+    lives in one batch, and a batch in one hand-over), so a caller that stores each hand-over
+    atomically advances a series' watermark only with all of its rows. When a batch fails, the
+    rows read before it are handed over, then the error is raised. The returned frame is then
+    empty; ``CallStats.datapoints`` still counts every row.
     """
     listed, list_calls = list_app_metrics(
         client, app_namespaces, account=inventory.account, region=inventory.region
@@ -717,18 +733,44 @@ def collect_metrics(
             windows[query.key] = window
     plan = batches(queries, max_per_call, windows=windows)
     frames: list[pd.DataFrame] = []
+    pending = datapoints = 0
     calls: Counter[str] = Counter({LIST_METRICS: list_calls})
+
+    def hand_over() -> None:
+        nonlocal frames, pending
+        if sink is not None and frames:
+            ready, frames, pending = _concat(frames), [], 0
+            sink(ready)
+
     for batch in plan:
-        frame, made = fetch(client, batch, max_datapoints=max_datapoints)
+        try:
+            frame, made = fetch(client, batch, max_datapoints=max_datapoints)
+        except SourceError:
+            try:
+                hand_over()  # what was read before the failure is good: keep it
+            except Exception:  # the batch's own error is the one to report
+                log.warning("metrics read before a failed batch were not stored", exc_info=True)
+            raise
         calls[GET_METRIC_DATA] += made
+        if frame.empty:
+            continue
         frames.append(frame)
-    frames = [f for f in frames if not f.empty]
-    result = pd.concat(frames, ignore_index=True) if frames else _empty_metrics()
+        pending += len(frame)
+        datapoints += len(frame)
+        if pending >= flush_rows:
+            hand_over()
+    hand_over()
     stats = CallStats(
         calls=dict(calls),
         queries=len(queries),
         read=len(windows),
         batches=len(plan),
-        datapoints=len(result),
+        datapoints=datapoints,
     )
-    return result, stats
+    return _concat(frames), stats
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return _empty_metrics()
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

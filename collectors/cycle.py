@@ -6,7 +6,9 @@ overlap), queues, breakers, X-Ray edges and traces. A source that fails (AccessD
 throttling that outlasted the retries, a timeout, a dropped connection, a bad item) is recorded
 in ``collector_runs`` with its error and the API calls it made, and the others go on: a failure
 is never stored as "no data". Every source's rows are committed to the store as soon as they
-are read, so a crash loses at most the source in flight, which the next cycle fills in.
+are read — metrics every ``metrics_flush_rows`` rows, whole series at a time — so a crash loses
+at most what was in flight, which the next cycle fills in (a series' watermark is its newest
+stored datapoint, so it advances only with its committed rows).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ from collectors import schema
 from collectors._frame import to_frame
 from collectors.aws import ApiCallCounter, ClientFactory, classify
 from collectors.breakers import collect_breakers
-from collectors.cloudwatch import collect_metrics
+from collectors.cloudwatch import DEFAULT_FLUSH_ROWS, collect_metrics
 from collectors.discovery import discover, inventory_frame
 from collectors.errors import SourceError
 from collectors.queues import collect_queues
@@ -122,10 +124,14 @@ class Collector:
         *,
         clock: Callable[[], datetime] = utc_now,
         factory: Callable[..., ClientFactory] = ClientFactory,
+        metrics_flush_rows: int = DEFAULT_FLUSH_ROWS,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        # Metrics are committed every this many rows (whole series), not once per cycle: a
+        # first read of thousands of series never sits in memory, or in one write, whole.
+        self.metrics_flush_rows = metrics_flush_rows
         self._factory = factory
         self._factories: dict[tuple[str, str], tuple[ClientFactory, ApiCallCounter]] = {}
         # The last discovery per target: re-read every ``intervals.inventory`` seconds, not
@@ -139,16 +145,27 @@ class Collector:
     # -- one cycle -----------------------------------------------------------------------------
 
     def once(
-        self, now: datetime | None = None, *, sources: tuple[str, ...] = SOURCES
+        self,
+        now: datetime | None = None,
+        *,
+        sources: tuple[str, ...] = SOURCES,
+        lookback: timedelta | None = None,
     ) -> CycleReport:
-        """One cycle over every target, at ``now`` (default: the clock)."""
+        """One cycle over every target, at ``now`` (default: the clock).
+
+        ``lookback`` (default ``intervals.lookback``) is how far back a source with no stored
+        data, or data older than that, starts reading (``backfill`` reaches over a whole chunk).
+        """
         moment = (now or self.clock()).astimezone(UTC)
+        reach = (
+            lookback if lookback is not None else timedelta(seconds=self.config.intervals.lookback)
+        )
         run_id = uuid.uuid4().hex
         targets = self.config.targets()
         workers = max(1, min(len(targets), self.config.aws.concurrency))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
             futures = [
-                pool.submit(self._target, run_id, account, region, moment, sources)
+                pool.submit(self._target, run_id, account, region, moment, sources, reach)
                 for account, region in targets
             ]
             runs = [run for future in futures for run in future.result()]
@@ -177,16 +194,17 @@ class Collector:
         region: str,
         now: datetime,
         sources: tuple[str, ...],
+        lookback: timedelta,
     ) -> list[SourceRun]:
         factory, counter = self._clients(account, region)
         label = account.account_id or account.name
         runs: list[SourceRun] = []
 
-        def step(source: str, work: Callable[[], int]) -> bool:
+        def step(source: str, work: Callable[[SourceRun], int]) -> bool:
             run = SourceRun(run_id, source, label, region, self.clock().astimezone(UTC))
             with counter.tally() as counts:
                 try:
-                    run.rows = work()
+                    run.rows = work(run)
                 except Exception as exc:  # isolated: recorded, and the other sources go on
                     run.error = (
                         exc
@@ -212,16 +230,22 @@ class Collector:
 
         inventory: list[Inventory] = []
         retried: list[pd.DataFrame] = []  # the traces step's retried calls, for the edges step
+        # GetQueueAttributes answers discovery read in this cycle (depth counters included),
+        # by queue URL: the queues source reuses them rather than asking each queue again.
+        queue_answers: dict[str, Any] = {}
         cached = self._inventories.get((account.name, region))
         max_age = timedelta(seconds=self.config.intervals.inventory)
         if "inventory" in sources and (
             cached is None or not timedelta(0) <= now - cached[0] < max_age
         ):
             discovered = step(
-                "inventory", lambda: self._inventory(factory, label, region, now, inventory)
+                "inventory", lambda _run: self._inventory(factory, label, region, now, inventory)
             )
             if discovered:
-                self._inventories[(account.name, region)] = (now, inventory[0])
+                queue_answers.update(inventory[0].queue_attributes)
+                # Kept for later cycles without the answers: their depths are of this moment.
+                kept = replace(inventory[0], queue_attributes={})
+                self._inventories[(account.name, region)] = (now, kept)
         else:
             discovered = cached is not None
             if cached is not None:
@@ -237,12 +261,16 @@ class Collector:
                 )
                 runs.append(run)
                 continue
-            work = {
-                "metrics": lambda: self._metrics(factory, inventory[0], label, region, now),
-                "queues": lambda: self._queues(factory, inventory[0], label, region, now),
-                "breakers": lambda: self._breakers(factory, account, label, region, now),
-                "traces": lambda: self._traces(factory, label, region, now, retried),
-                "edges": lambda: self._edges(factory, label, region, now, retried),
+            work: Callable[[SourceRun], int] = {
+                "metrics": lambda run: self._metrics(
+                    factory, inventory[0], label, region, now, lookback, run
+                ),
+                "queues": lambda _run: self._queues(
+                    factory, inventory[0], label, region, now, queue_answers
+                ),
+                "breakers": lambda _run: self._breakers(factory, account, label, region, now),
+                "traces": lambda _run: self._traces(factory, label, region, now, lookback, retried),
+                "edges": lambda _run: self._edges(factory, label, region, now, lookback, retried),
             }[source]
             step(source, work)
         return runs
@@ -267,28 +295,44 @@ class Collector:
         return len(frame)
 
     def _metrics(
-        self, factory: ClientFactory, inventory: Inventory, account: str, region: str, now: datetime
+        self,
+        factory: ClientFactory,
+        inventory: Inventory,
+        account: str,
+        region: str,
+        now: datetime,
+        lookback: timedelta,
+        run: SourceRun,
     ) -> int:
-        watermarks = self._watermarks(account, region, now)
-        frame, _stats = collect_metrics(
+        """Reads every series from its watermark and commits the rows every
+        ``metrics_flush_rows`` (whole series at a time); ``run.rows`` counts what is committed,
+        so a run that fails part-way records the rows it did store."""
+        watermarks = self._watermarks(account, region, now, lookback)
+
+        def commit(frame: pd.DataFrame) -> None:
+            self.store.write("metrics", frame)
+            run.rows += len(frame)
+
+        collect_metrics(
             factory.client("cloudwatch"),
             inventory,
             watermarks=watermarks,
             now=now,
             overlap=timedelta(seconds=self.config.intervals.overlap),
-            max_lookback=timedelta(seconds=self.config.intervals.lookback),
+            max_lookback=lookback,
+            sink=commit,
+            flush_rows=self.metrics_flush_rows,
         )
-        self.store.write("metrics", frame)
-        return len(frame)
+        return run.rows
 
     def _watermarks(
-        self, account: str, region: str, now: datetime
+        self, account: str, region: str, now: datetime, lookback: timedelta
     ) -> dict[tuple[Any, ...], datetime]:
         """The latest stored datapoint of each series of this target (within the lookback)."""
         latest = self.store.latest(
             "metrics",
             by=["namespace", "metric", "dimensions", "stat", "period_s"],
-            start=now - timedelta(seconds=self.config.intervals.lookback),
+            start=now - lookback,
             filters={"account": account, "region": region},
             columns=[],
         )
@@ -298,7 +342,13 @@ class Collector:
         }
 
     def _queues(
-        self, factory: ClientFactory, inventory: Inventory, account: str, region: str, now: datetime
+        self,
+        factory: ClientFactory,
+        inventory: Inventory,
+        account: str,
+        region: str,
+        now: datetime,
+        known: dict[str, Any],
     ) -> int:
         ages = self.store.latest(
             "metrics",
@@ -328,6 +378,7 @@ class Collector:
             other_sources=senders,
             account=account,
             region=region,
+            known=known,
         )
         self.store.write("queues", frame)
         return len(frame)
@@ -364,9 +415,10 @@ class Collector:
         account: str,
         region: str,
         now: datetime,
+        lookback: timedelta,
         out: list[pd.DataFrame],
     ) -> int:
-        start, end = self._window("traces", account, region, now)
+        start, end = self._window("traces", account, region, now, lookback)
         # Traces are a sample: read the summaries of the last X-Ray interval only (reading every
         # summary since the lookback costs a page per 100 traces, ~100 pages an hour in prod).
         start = max(start, end - timedelta(seconds=self.config.intervals.xray))
@@ -392,9 +444,10 @@ class Collector:
         account: str,
         region: str,
         now: datetime,
+        lookback: timedelta,
         retried: list[pd.DataFrame],
     ) -> int:
-        start, end = self._window("edges", account, region, now)
+        start, end = self._window("edges", account, region, now, lookback)
         if start >= end:
             return 0
         frame = collect_edges(
@@ -412,20 +465,22 @@ class Collector:
         return len(frame)
 
     def _window(
-        self, table: str, account: str, region: str, now: datetime
+        self, table: str, account: str, region: str, now: datetime, lookback: timedelta
     ) -> tuple[datetime, datetime]:
         """[start, end) to read: from where the stored data stops, to the last whole window."""
         end = now.replace(second=0, microsecond=0)
         end -= timedelta(minutes=end.minute % (EDGE_WINDOW_S // 60))
-        start = self._resume(table, account, region, end)
+        start = self._resume(table, account, region, end, lookback)
         covered = self._covered.get((table, account, region))
         if covered is not None:
             start = min(end, max(start, covered))
         return start, end
 
-    def _resume(self, table: str, account: str, region: str, end: datetime) -> datetime:
+    def _resume(
+        self, table: str, account: str, region: str, end: datetime, lookback: timedelta
+    ) -> datetime:
         """Where the last successful cycle of ``table`` left off (at most the lookback ago)."""
-        floor = end - timedelta(seconds=self.config.intervals.lookback)
+        floor = end - lookback
         spec = schema.TABLES[table]
         latest = self.store.read(
             table,
@@ -479,19 +534,16 @@ class Collector:
             steps.append(moment)
             moment += chunk
         steps.append(end)
-        reports = []
-        lookback = self.config.intervals.lookback
         # Reach back over the whole chunk on each step (the watermark does the rest).
-        self.config = _with_lookback(
-            self.config, max(lookback, int(chunk.total_seconds()) + self.config.intervals.overlap)
+        intervals = self.config.intervals
+        lookback = max(
+            timedelta(seconds=intervals.lookback), chunk + timedelta(seconds=intervals.overlap)
         )
-        try:
-            for index, moment in enumerate(steps, 1):
-                reports.append(self.once(moment))
-                if progress is not None:
-                    progress(index, len(steps))
-        finally:
-            self.config = _with_lookback(self.config, lookback)
+        reports = []
+        for index, moment in enumerate(steps, 1):
+            reports.append(self.once(moment, lookback=lookback))
+            if progress is not None:
+                progress(index, len(steps))
         return reports
 
 
@@ -501,9 +553,3 @@ def _sender(arn: str) -> str:
     if parts[2] == "lambda":
         return f"lambda:{parts[6] if len(parts) > 6 else parts[-1]}"
     return f"{parts[2]}:{parts[-1].split('/')[-1]}"
-
-
-def _with_lookback(config: Config, seconds: int) -> Config:
-    from dataclasses import replace
-
-    return replace(config, intervals=replace(config.intervals, lookback=seconds))

@@ -203,6 +203,13 @@ class Inventory:
     vanished: tuple[str, ...] = ()  # resources deleted between List and Describe
     # requests made, by "service:Operation" ("sqs:ListQueues"); not part of equality
     api_calls: Mapping[str, int] = field(default_factory=dict, compare=False)
+    # Each queue's GetQueueAttributes answer as read at ``collected_at``, depth counters
+    # included, by queue URL: the ``queues`` source of the same cycle uses it instead of asking
+    # again. Volatile, so neither stored nor compared; the cycle drops it before keeping the
+    # inventory for later cycles.
+    queue_attributes: Mapping[str, Mapping[str, str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def queue(self, name_or_arn: str) -> Queue | None:
         return next((q for q in self.queues if name_or_arn in (q.name, q.arn, q.url)), None)
@@ -348,7 +355,8 @@ def discover(
     shell = _Shell(client, account=account, region=region, page_size=page_size)
     vanished: list[str] = []
     functions = _functions(shell, filters, vanished)
-    queues = _queues(shell, filters, region, vanished)
+    queue_attributes: dict[str, dict[str, str]] = {}
+    queues = _queues(shell, filters, region, vanished, queue_attributes)
     rules = _rules(shell, filters, vanished)
     machines = _state_machines(shell, filters, vanished)
     tables = _tables(shell, filters, set(breaker_tables), vanished)
@@ -364,6 +372,7 @@ def discover(
         tables=tables,
         vanished=tuple(vanished),
         api_calls=dict(shell.calls),
+        queue_attributes=queue_attributes,
     )
 
 
@@ -455,8 +464,14 @@ def _event_source_mapping(raw: Mapping[str, Any]) -> EventSourceMapping:
 
 
 def _queues(
-    shell: _Shell, filters: DiscoveryFilters, region: str, vanished: list[str]
+    shell: _Shell,
+    filters: DiscoveryFilters,
+    region: str,
+    vanished: list[str],
+    answers: dict[str, dict[str, str]] | None = None,
 ) -> tuple[Queue, ...]:
+    """The queues that pass ``filters``; each GetQueueAttributes answer, whole, goes to
+    ``answers`` by URL (the volatile depth counters are left out of :attr:`Queue.attributes`)."""
     # ListQueues filters by one prefix per request; several prefixes are listed one by one.
     prefixes: tuple[str | None, ...] = filters.name_prefixes or (None,)
     urls: dict[str, None] = {}
@@ -480,6 +495,8 @@ def _queues(
         if answer is None:
             vanished.append(url)
             continue
+        if answers is not None:
+            answers[url] = dict(answer.get("Attributes") or {})
         attributes = {
             k: v
             for k, v in (answer.get("Attributes") or {}).items()

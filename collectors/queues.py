@@ -16,6 +16,12 @@ EventBridge rules also dead-letter into queues; the cycle passes those from disc
 
 ``oldest_age_s`` is CloudWatch's ApproximateAgeOfOldestMessage (the queue API has no such
 attribute); the cycle passes it as ``oldest_age`` or leaves it null.
+
+**One GetQueueAttributes per queue per cycle.** Discovery reads every attribute of each queue it
+keeps (``AttributeNames=["All"]``, depth counters included); when discovery ran in the same
+cycle, the cycle passes those answers as ``known`` and a queue found there is not asked again.
+An answer without the depth counters, or a queue discovery did not read (filtered out, created
+since), is asked as before.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ ATTRIBUTES = (
     "MessageRetentionPeriod",
     "VisibilityTimeout",
     "RedrivePolicy",
+)
+# The counters a reused answer must carry to stand for a fresh read (GetQueueAttributes "All").
+DEPTH_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
 )
 # Query protocol and JSON protocol spell the missing-queue error differently.
 _NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
@@ -168,8 +180,17 @@ def source_queue_names(sqs: Any, url: str) -> list[str]:
         request["NextToken"] = token
 
 
-def queue_attributes(sqs: Any, url: str) -> dict[str, str] | None:
-    """The queue's :data:`ATTRIBUTES`; None when the queue no longer exists."""
+def queue_attributes(
+    sqs: Any, url: str, known: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, str] | None:
+    """The queue's :data:`ATTRIBUTES`; None when the queue no longer exists.
+
+    ``known`` maps queue URLs to attributes already read in this cycle; an entry carrying every
+    :data:`DEPTH_ATTRIBUTES` is used without a call.
+    """
+    reused = (known or {}).get(url)
+    if reused is not None and all(name in reused for name in DEPTH_ATTRIBUTES):
+        return {name: reused[name] for name in ATTRIBUTES if name in reused}
     try:
         response = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(ATTRIBUTES))
     except ClientError as error:
@@ -188,11 +209,14 @@ def collect_queues(
     other_sources: Mapping[str, Iterable[str]] | None = None,
     account: str | None = None,
     region: str | None = None,
+    known: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pd.DataFrame:
     """``queues`` rows observed at ``now`` (UTC) for every queue, or the named ones.
 
     ``oldest_age`` maps queue name → ApproximateAgeOfOldestMessage (seconds);
-    ``other_sources`` maps queue name → non-queue sources dead-lettering into it. Account and
+    ``other_sources`` maps queue name → non-queue sources dead-lettering into it; ``known``
+    maps queue URL → the GetQueueAttributes answer discovery read at ``now`` (see
+    :func:`queue_attributes`), so those queues are not asked again. Account and
     region default to those in each queue's ARN. A listed queue deleted before its attributes
     are read is left out (it no longer exists); a named queue that does not exist raises
     :class:`SourceError` (``invalid``) naming it.
@@ -204,7 +228,7 @@ def collect_queues(
     sources: dict[str, list[str]]
     if queue_names is None:
         for url in list_queue_urls(sqs):
-            attributes = queue_attributes(sqs, url)
+            attributes = queue_attributes(sqs, url, known)
             if attributes is not None:
                 found[queue_name(url)] = (url, attributes)
         sources = dlq_sources({name: attrs for name, (_url, attrs) in found.items()})
@@ -212,7 +236,7 @@ def collect_queues(
         missing = []
         for name in dict.fromkeys(queue_names):
             named_url = _queue_url(sqs, name)
-            attributes = None if named_url is None else queue_attributes(sqs, named_url)
+            attributes = None if named_url is None else queue_attributes(sqs, named_url, known)
             if named_url is None or attributes is None:
                 missing.append(name)
                 continue

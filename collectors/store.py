@@ -274,6 +274,12 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.location!r})"
 
+    @property
+    def uri(self) -> str:
+        """Where the tables live, normalised: an absolute folder or ``s3://bucket/prefix``
+        (two ``Store`` objects with the same ``uri`` are the same store)."""
+        return self._display_prefix + self._root
+
     # -- public API -------------------------------------------------------------------------------
     @property
     def last_read_problems(self) -> list[Problem]:
@@ -1183,17 +1189,20 @@ def _same_rows(a: pa.Table, b: pa.Table, key: Sequence[str]) -> bool:
     return bool(_sorted(a, key).equals(_sorted(b, key)))
 
 
-def _chunks(rows: pa.Table, spec: Table, max_rows: int) -> list[pa.Table]:
-    """``rows`` in files of at most ``max_rows``, split by time and each sorted by key."""
+def _chunks(rows: pa.Table, spec: Table, max_rows: int) -> Iterator[pa.Table]:
+    """``rows`` in files of at most ``max_rows``, split by time and each sorted by key.
+
+    One file's rows at a time, taken straight from ``rows``: a large write never holds a second
+    copy of the whole partition (the time order is an index, not a reordered table).
+    """
     count = math.ceil(rows.num_rows / max_rows)
     if count <= 1:
-        return [_sorted(rows, _file_order(spec))]
-    by_time = rows.take(np.argsort(_ms(rows.column(spec.time_column)), kind="stable"))
+        yield _sorted(rows, _file_order(spec))
+        return
+    by_time = np.argsort(_ms(rows.column(spec.time_column)), kind="stable")
     bounds = np.linspace(0, rows.num_rows, count + 1).astype(np.int64)
-    return [
-        _sorted(by_time.slice(int(a), int(b - a)), _file_order(spec))
-        for a, b in itertools.pairwise(bounds)
-    ]
+    for a, b in itertools.pairwise(bounds):
+        yield _sorted(rows.take(by_time[int(a) : int(b)]), _file_order(spec))
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,33 +15,20 @@ import argparse
 import signal
 import sys
 import threading
-from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from collectors.cli import ExitStatus, Known, UsageError, run
+from collectors.cli import Parser as _Parser
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+__all__ = ["ExitStatus", "UsageError", "build_parser", "main"]
+
 DEFAULT_TRUTH = Path("var/sandbox/ground-truth.json")
 DEFAULT_COLLECTOR_CONFIG = Path("var/sandbox/stormwatch.toml")
 DEFAULT_STORE = "var/store"
-
-
-class ExitStatus(IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad command-line input; the message is the whole one-line explanation."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line (raised, so ``main`` prints it once)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
 
 
 def _options(parser: argparse.ArgumentParser, command: str) -> list[str]:
@@ -168,40 +155,36 @@ def run_up(args: argparse.Namespace, out: TextIO, err: TextIO) -> ExitStatus:
     return ExitStatus.OK
 
 
+def _known() -> tuple[Known, ...]:
+    from sandbox.endpoint import PortInUseError
+
+    return ((PortInUseError, ExitStatus.USAGE, "; choose another with --port N, or omit --port"),)
+
+
+def _main(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        raise UsageError(
+            f"unrecognized arguments: {' '.join(extra)} "
+            f"(valid options for {args.command}: {', '.join(_options(parser, args.command))})"
+        )
+    if args.command == "endpoint":
+        return run_endpoint(args.port, out)
+    if args.command == "scenarios":
+        from sandbox.world.scenarios import SCENARIOS
+
+        for name in SCENARIOS:
+            print(name, file=out)
+        return ExitStatus.OK
+    return run_up(args, out, err)
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
-    traceback = "--traceback" in (sys.argv[1:] if argv is None else argv)
-    try:
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-        if extra:
-            raise UsageError(
-                f"unrecognized arguments: {' '.join(extra)} "
-                f"(valid options for {args.command}: {', '.join(_options(parser, args.command))})"
-            )
-        if args.command == "endpoint":
-            return run_endpoint(args.port, out)
-        if args.command == "scenarios":
-            from sandbox.world.scenarios import SCENARIOS
-
-            for name in SCENARIOS:
-                print(name, file=out)
-            return ExitStatus.OK
-        return run_up(args, out, err)
-    except UsageError as exc:
-        print(f"sandbox: {exc}", file=err)
-        return ExitStatus.USAGE
-    except Exception as exc:  # one place turns every failure into a one-line message
-        if traceback:
-            raise
-        from sandbox.endpoint import PortInUseError
-
-        if isinstance(exc, PortInUseError):
-            print(f"sandbox: {exc}; choose another with --port N, or omit --port", file=err)
-            return ExitStatus.USAGE
-        print(f"sandbox: {type(exc).__name__}: {exc} (run with --traceback for details)", file=err)
-        return ExitStatus.ERROR
+    raw = list(sys.argv[1:] if argv is None else argv)
+    return run("sandbox", lambda: _main(raw, out, err), argv=raw, err=err, known=_known)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import math
 import os
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from collectors.aws import policy_actions
@@ -40,12 +41,15 @@ def world():
                 os.environ[key] = value
 
 
-def make_collector(world, tmp_path) -> Collector:
+def make_collector(world, tmp_path, intervals: str = "") -> Collector:
     path = tmp_path / "stormwatch.toml"
     # A 30-minute first read keeps each cycle short (the world traces its last 30 minutes).
     text = collector_config(ACCOUNTS, str(tmp_path / "store"))
     # Few, short retries: a fault injected for good must fail the source quickly.
-    settings = '[intervals]\nlookback = "30m"\n\n[aws]\nmax_attempts = 2\nbackoff_attempts = 1\n'
+    settings = (
+        f'[intervals]\nlookback = "30m"\n{intervals}\n'
+        "[aws]\nmax_attempts = 2\nbackoff_attempts = 1\n"
+    )
     path.write_text(f"{text}\n{settings}")
     config = load_config(path, env={})
     return Collector(config, Store(config.store), clock=lambda: NOW)
@@ -275,3 +279,112 @@ def test_xray_reads_go_on_from_where_they_stopped_even_without_data(
     prod = [(start, end) for who, start, end in windows if who == PROD.account_id]
     assert prod[0] == (NOW - timedelta(minutes=30), NOW)
     assert prod[1] == (NOW, NOW + timedelta(minutes=5))
+
+
+def test_queues_reuse_discoverys_answers_one_get_queue_attributes_per_queue(world, tmp_path):
+    collector = make_collector(world, tmp_path)
+    first = collector.once(NOW)
+    assert first.failed == []
+    later = collector.once(NOW + timedelta(minutes=1))  # discovery reused from the first cycle
+    assert "inventory" not in {r.source for r in later.runs}
+    queues = collector.store.read("queues")
+    for who in ACCOUNTS:
+        mine = [r for r in first.runs if r.account == who.account_id]
+        count = len(queues[queues["account"] == who.account_id]["queue"].unique())
+        by_source = {r.source: r.api_calls.get("sqs:GetQueueAttributes", 0) for r in mine}
+        # Both ran this cycle, and only discovery asked: once per queue in all.
+        assert by_source["inventory"] == count, by_source
+        assert by_source["queues"] == 0, by_source
+        again = [r for r in later.runs if r.account == who.account_id]
+        # Without discovery in the cycle the queues source reads the depths itself.
+        assert sum(r.api_calls.get("sqs:GetQueueAttributes", 0) for r in again) == count
+    # And the depths are those of the moment: the same in both cycles, equal to the ledger
+    # (test_dlq_depths_match_the_ledger checks the first against the simulation).
+    columns = ["account", "queue", "visible", "in_flight", "delayed"]
+    at = queues.groupby("observed_at")
+    firsts = at.get_group(pd.Timestamp(NOW))[columns].sort_values(columns[:2])
+    seconds = at.get_group(pd.Timestamp(NOW + timedelta(minutes=1)))[columns].sort_values(
+        columns[:2]
+    )
+    assert firsts.reset_index(drop=True).equals(seconds.reset_index(drop=True))
+    # The kept inventory does not carry the answers into later cycles.
+    assert all(not inv.queue_attributes for _, inv in collector._inventories.values())
+
+
+def test_backfill_reaches_over_each_chunk_without_changing_the_config(world, tmp_path) -> None:
+    collector = make_collector(world, tmp_path, intervals='backfill_chunk = "1h"\n')
+    config = collector.config
+    seen: list[tuple[int, int]] = []
+    reports = collector.backfill(2 / 24, now=NOW, progress=lambda i, n: seen.append((i, n)))
+    assert collector.config is config and config.intervals.lookback == 1800
+    assert seen == [(1, 2), (2, 2)]
+    assert all(r.failed == [] for r in reports)
+    sent = collector.store.read(
+        "metrics",
+        filters={
+            "account": PROD.account_id,
+            "metric": "NumberOfMessagesSent",
+            "dimensions": "QueueName=payments",
+        },
+    ).sort_values("ts")
+    # The first step reads its whole hour plus the overlap (not just the 30-minute lookback),
+    # the second goes on from the first one's watermark: 130 minutes, no gap.
+    assert sent["ts"].iloc[0] == pd.Timestamp(NOW - timedelta(minutes=130))
+    assert sent["ts"].iloc[-1] == pd.Timestamp(NOW - timedelta(minutes=1))
+    assert len(sent) == 130 and sent["ts"].is_unique
+    # A cycle after the backfill uses the configured lookback again.
+    windows = []
+    original = collector._watermarks
+
+    def spy(account, region, now, lookback):
+        windows.append(lookback)
+        return original(account, region, now, lookback)
+
+    collector._watermarks = spy
+    collector.once(NOW + timedelta(minutes=1))
+    assert set(windows) == {timedelta(minutes=30)}
+
+
+def test_metrics_are_committed_per_batch_and_a_failure_between_leaves_no_gap(
+    world, tmp_path, monkeypatch, collected
+) -> None:
+    """A crash between two metrics writes: the store stays readable, holds no duplicate, only
+    the series whose rows were committed have a watermark, and the next cycle fills the rest."""
+    import functools
+
+    import collectors.cycle as cycle
+    from collectors.schema import METRICS
+
+    monkeypatch.setattr(
+        cycle, "collect_metrics", functools.partial(cycle.collect_metrics, max_per_call=100)
+    )
+    collector = make_collector(world, tmp_path)
+    collector.metrics_flush_rows = 1  # every batch is committed on its own
+    writes: list[int] = []
+    original = collector.store.write
+
+    def write(table, frame):
+        if table == "metrics" and set(frame["account"]) == {PROD.account_id}:
+            writes.append(len(frame))
+            if len(writes) == 2:
+                raise OSError("disk full (injected)")
+        return original(table, frame)
+
+    monkeypatch.setattr(collector.store, "write", write)
+    report = collector.once(NOW)
+    [failed] = report.failed
+    assert (failed.source, failed.account) == ("metrics", PROD.account_id)
+    assert failed.rows == writes[0] > 0  # what was committed before the failure is counted
+    stored = collector.store.read("metrics", filters={"account": PROD.account_id})
+    assert len(stored) == writes[0]
+    key = list(METRICS.key)
+    assert not stored.duplicated(key).any()
+    committed = set(stored["dimensions"] + "|" + stored["metric"] + "|" + stored["stat"])
+    marks = collector._watermarks(PROD.account_id, "us-east-1", NOW, timedelta(minutes=30))
+    assert {f"{d}|{m}|{s}" for _, m, d, s, _ in marks} == committed
+
+    monkeypatch.setattr(collector.store, "write", original)
+    again = collector.once(NOW)
+    assert again.failed == []
+    clean = collected[0].store.read("metrics")
+    assert _sorted(collector.store.read("metrics"), "metrics").equals(_sorted(clean, "metrics"))

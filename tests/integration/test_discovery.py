@@ -131,6 +131,16 @@ def test_every_queue_with_dlq_links_both_ways(inventories, who) -> None:
         assert set(queue.failure_senders) == senders.get(queue.name, set()), queue.name
         assert queue.is_failure_queue == (queue.name in senders or queue.name in sources)
         assert "ApproximateNumberOfMessages" not in queue.attributes
+        # The whole answer, depth counters included, is kept apart for the queues source.
+        answer = inventory.queue_attributes[queue.url]
+        assert {
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        } <= set(answer)
+        assert answer.items() >= queue.attributes.items()
+    assert set(inventory.queue_attributes) == {q.url for q in inventory.queues}
+    assert "ApproximateNumberOf" not in repr(inventory)
 
 
 @pytest.mark.parametrize("who", ACCOUNTS, ids=lambda a: a.name)
@@ -184,6 +194,7 @@ def test_inventory_frame_rows(inventories) -> None:
     assert config["dlq_arn"] == arn(PROD, "sqs", "refunds-dlq")
     machine = json.loads(frame[frame.kind == "state-machine"].iloc[0]["config"])
     assert machine["definition"]["StartAt"] == "FraudCheck"
+    assert not frame["config"].str.contains("ApproximateNumberOf").any()  # depth is not config
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from botocore.exceptions import ClientError
 
 from collectors.cloudwatch import (
     CATALOG,
@@ -694,3 +695,84 @@ def test_fetch_accepts_raw_timestamps_from_a_pass_through_parser(raw) -> None:
     [batch] = batches(synthetic(1))
     frame, _ = fetch(Raw({"0": minutes("0", 3)}), batch, T, T + timedelta(hours=1))
     assert frame["ts"].tolist() == [pd.Timestamp(T + timedelta(minutes=m)) for m in range(3)]
+
+
+def test_collect_metrics_hands_rows_to_a_sink_whole_series_at_a_time() -> None:
+    listed = [
+        {"Namespace": "NS", "MetricName": "M", "Dimensions": [{"Name": "Series", "Value": str(i)}]}
+        for i in range(5)
+    ]
+    series = {str(i): minutes(str(i), 180, T - timedelta(hours=3)) for i in range(5)}
+    now = T + timedelta(seconds=30)
+    whole, _ = collect_metrics(
+        FakeCloudWatch(series, listed=listed),
+        inventory(),
+        watermarks={},
+        now=now,
+        app_namespaces=("NS",),
+        max_per_call=2,
+    )
+    handed: list[pd.DataFrame] = []
+    rest, stats = collect_metrics(
+        FakeCloudWatch(series, listed=listed),
+        inventory(),
+        watermarks={},
+        now=now,
+        app_namespaces=("NS",),
+        max_per_call=2,
+        sink=handed.append,
+        flush_rows=300,  # a batch of 2 series is 360 rows: one hand-over per batch
+    )
+    assert rest.empty and list(rest.columns) == METRICS.columns
+    assert [len(f) for f in handed] == [360, 360, 180]
+    assert stats.datapoints == 900 and stats.calls["cloudwatch:GetMetricData"] == 3
+    together = pd.concat(handed, ignore_index=True)
+    assert together.equals(whole)
+    # Each series lies in one hand-over, so storing hand-overs whole never splits a series.
+    owners = {
+        d: {i for i, f in enumerate(handed) if f"Series={d}" in set(f["dimensions"])}
+        for d in series
+    }
+    assert all(len(found) == 1 for found in owners.values()), owners
+
+    handed.clear()
+    collect_metrics(
+        FakeCloudWatch(series, listed=listed),
+        inventory(),
+        watermarks={},
+        now=now,
+        app_namespaces=("NS",),
+        max_per_call=2,
+        sink=handed.append,
+    )
+    assert [len(f) for f in handed] == [900]  # under the default threshold: one hand-over
+
+
+def test_rows_read_before_a_failed_batch_are_handed_over_then_the_error_raised() -> None:
+    class FailsThird(FakeCloudWatch):
+        def get_metric_data(self, **params: Any) -> dict[str, Any]:
+            if len(self.requests) == 2:
+                self.requests.append(params)
+                raise ClientError(
+                    {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "GetMetricData"
+                )
+            return super().get_metric_data(**params)
+
+    listed = [
+        {"Namespace": "NS", "MetricName": "M", "Dimensions": [{"Name": "Series", "Value": str(i)}]}
+        for i in range(5)
+    ]
+    series = {str(i): minutes(str(i), 60, T - timedelta(hours=1)) for i in range(5)}
+    handed: list[pd.DataFrame] = []
+    with pytest.raises(SourceError) as caught:
+        collect_metrics(
+            FailsThird(series, listed=listed),
+            inventory(),
+            watermarks={},
+            now=T + timedelta(seconds=30),
+            app_namespaces=("NS",),
+            max_per_call=2,
+            sink=handed.append,
+        )
+    assert caught.value.kind == "throttled"
+    assert [len(f) for f in handed] == [240]  # the first two batches, 4 series

@@ -333,3 +333,42 @@ def test_no_message_is_ever_received() -> None:
         "GetQueueAttributes",
         "ListDeadLetterSourceQueues",
     }
+
+
+# --- answers discovery already read in this cycle ---------------------------------------------
+
+
+def answers_from_discovery(queues: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """What discovery's GetQueueAttributes(All) gives, by URL: more than ATTRIBUTES."""
+    return {url(n): {**a, "DelaySeconds": "0", "Policy": "{}"} for n, a in queues.items()}
+
+
+def test_answers_read_by_discovery_are_not_asked_again() -> None:
+    sqs = FakeSQS(pipeline())
+    fresh = collect_queues(sqs, now=NOW)
+    reused_sqs = FakeSQS(pipeline())
+    reused = collect_queues(reused_sqs, now=NOW, known=answers_from_discovery(pipeline()))
+    assert "GetQueueAttributes" not in reused_sqs.operations()
+    assert reused_sqs.operations() == ["ListQueues"] * 3
+    assert reused.equals(fresh)
+
+
+def test_an_answer_without_depth_counters_is_asked_again() -> None:
+    known = answers_from_discovery(pipeline())
+    # A config-only answer (discovery's Queue.attributes drop the counters) is not a depth.
+    del known[url("payments-dlq")]["ApproximateNumberOfMessagesDelayed"]
+    del known[url("shipping")]  # not read by discovery (filtered out, or created since)
+    sqs = FakeSQS(pipeline())
+    frame = collect_queues(sqs, now=NOW, known=known).set_index("queue")
+    asked = [queue_name(r["QueueUrl"]) for op, r in sqs.calls if op == "GetQueueAttributes"]
+    assert sorted(asked) == ["payments-dlq", "shipping"]
+    assert frame.loc["payments-dlq", "visible"] == 7
+
+
+def test_named_queues_reuse_answers_too() -> None:
+    sqs = FakeSQS(pipeline())
+    frame = collect_queues(
+        sqs, now=NOW, queue_names=["payments-dlq"], known=answers_from_discovery(pipeline())
+    )
+    assert "GetQueueAttributes" not in sqs.operations()
+    assert frame.set_index("queue").loc["payments-dlq", "visible"] == 7
