@@ -394,12 +394,14 @@ class WatchedMetric:
     direction: str = "up"  # "up", "down" or "both"
 
 
+# Not watched by default: ApproximateAgeOfOldestMessage, whose sawtooth (one message waiting
+# out a visibility timeout) trips any band on a quiet queue; the DLQ expiry and SQS redelivery
+# rules judge message age and retries with their meaning.
 DEFAULT_WATCHED: tuple[WatchedMetric, ...] = (
     WatchedMetric("AWS/Lambda", "Errors", "Sum"),
     WatchedMetric("AWS/Lambda", "Throttles", "Sum"),
     WatchedMetric("AWS/Lambda", "Duration", "p99"),
     WatchedMetric("AWS/Lambda", "Invocations", "Sum", "both"),
-    WatchedMetric("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum"),
     WatchedMetric("AWS/Events", "FailedInvocations", "Sum"),
     WatchedMetric("AWS/States", "ExecutionsFailed", "Sum"),
 )

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from alerts.incidents import Incident
 
 DEFAULT_TAIL = pd.Timedelta(minutes=90)  # effects linger after a labelled incident ends
-DEFAULT_LEAD = pd.Timedelta(minutes=5)
+# A finding on the labelled resource up to this long before the label's start is an early
+# signal of it (a label starts where its own thresholds are met), not a false alarm.
+DEFAULT_LEAD = pd.Timedelta(minutes=30)
 
 # Which incident kinds find which labelled kind.
 ACCEPTS: dict[str, frozenset[str]] = {

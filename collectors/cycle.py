@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCES = ("inventory", "metrics", "queues", "breakers", "traces", "edges")
+# Sources that read the state of now (no history): a backfill reads them at its last step only.
+SNAPSHOT_SOURCES = ("queues", "breakers")
 # The AWS service each source reads (discovery reads several), for naming IAM actions.
 SOURCE_SERVICE = {
     "metrics": "cloudwatch",
@@ -523,7 +525,9 @@ class Collector:
         """Collect the last ``days`` in ``intervals.backfill_chunk`` steps, oldest first.
 
         Each step is a cycle at the end of its chunk, so every source reads only that chunk
-        (metrics from their watermarks; X-Ray windows from where the last step stopped).
+        (metrics from their watermarks; X-Ray windows from where the last step stopped). Queue
+        depths and breaker items have no history: AWS answers with their state now, so they
+        are read once, at the last step, and never stamped with a past step's time.
         """
         end = (now or self.clock()).astimezone(UTC).replace(second=0, microsecond=0)
         chunk = timedelta(seconds=self.config.intervals.backfill_chunk)
@@ -540,8 +544,10 @@ class Collector:
             timedelta(seconds=intervals.lookback), chunk + timedelta(seconds=intervals.overlap)
         )
         reports = []
+        past = tuple(s for s in SOURCES if s not in SNAPSHOT_SOURCES)
         for index, moment in enumerate(steps, 1):
-            reports.append(self.once(moment, lookback=lookback))
+            sources = SOURCES if index == len(steps) else past
+            reports.append(self.once(moment, sources=sources, lookback=lookback))
             if progress is not None:
                 progress(index, len(steps))
         return reports

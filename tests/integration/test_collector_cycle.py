@@ -332,6 +332,12 @@ def test_backfill_reaches_over_each_chunk_without_changing_the_config(world, tmp
     assert sent["ts"].iloc[0] == pd.Timestamp(NOW - timedelta(minutes=130))
     assert sent["ts"].iloc[-1] == pd.Timestamp(NOW - timedelta(minutes=1))
     assert len(sent) == 130 and sent["ts"].is_unique
+    # Queue depths and breaker items are the state of now: read at the last step only, never
+    # stamped with an earlier step's time.
+    assert {r.source for r in reports[0].runs} == {"inventory", "metrics", "traces", "edges"}
+    for table, column in (("queues", "observed_at"), ("breakers", "observed_at")):
+        stamps = collector.store.read(table)[column]
+        assert len(stamps) and (stamps == pd.Timestamp(NOW)).all(), table
     # A cycle after the backfill uses the configured lookback again.
     windows = []
     original = collector._watermarks
