@@ -433,8 +433,13 @@ def detect_anomalies(
     if metrics.empty:
         return []
     watched = {(w.namespace, w.metric, w.stat): w for w in settings.watched}
-    keys = list(zip(metrics["namespace"], metrics["metric"], metrics["stat"], strict=True))
-    mask = np.fromiter((k in watched for k in keys), dtype=bool, count=len(keys))
+    mask = np.zeros(len(metrics), dtype=bool)
+    for namespace, metric, stat in watched:  # vectorised: no Python loop over rows
+        mask |= (
+            (metrics["namespace"] == namespace)
+            & (metrics["metric"] == metric)
+            & (metrics["stat"] == stat)
+        ).to_numpy(dtype=bool)
     rows = metrics[mask]
     findings: list[Finding] = []
     for series, group in rows.groupby(_SERIES, sort=True, dropna=False):
