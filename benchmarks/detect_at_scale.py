@@ -35,98 +35,91 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def series(
-    namespace: str, metric: str, dims: str, stat: str, resource_name: str, values: np.ndarray
-) -> pd.DataFrame:
-    n = len(values)
-    ts = pd.date_range(END - pd.Timedelta(minutes=n), periods=n, freq="min")
-    return pd.DataFrame(
-        {
-            "account": ACCOUNT,
-            "region": REGION,
-            "namespace": namespace,
-            "metric": metric,
-            "dimensions": dims,
-            "stat": stat,
-            "period_s": np.int32(60),
-            "ts": ts.astype("datetime64[ms, UTC]"),
-            "resource": resource_name,
-            "value": values,
-        }
-    )
-
-
 def build(store: Store, resources: int, days: float, seed: int) -> int:
+    """Write the synthetic week one day partition at a time (each write lands in one
+    partition, so nothing is rewritten); returns the rows written."""
     rng = np.random.default_rng(seed)
     n = int(days * 1440)
     t = np.arange(n)
     shape = 1 + 0.5 * np.sin(2 * np.pi * t / 1440)
-    rows = 0
     functions = int(resources * 0.7)
     queues = int(resources * 0.2)
     breakers = resources - functions - queues
-    parts: list[pd.DataFrame] = []
+    keys: list[tuple[str, str, str, str, str]] = []  # namespace, metric, dimensions, stat, resource
+    values: list[np.ndarray] = []
 
-    def flush() -> None:
-        nonlocal rows, parts
-        if parts:
-            frame = pd.concat(parts, ignore_index=True)
-            store.write("metrics", frame)
-            rows += len(frame)
-            parts = []
+    def add(namespace: str, metric: str, dims: str, stat: str, res: str, v: np.ndarray) -> None:
+        keys.append((namespace, metric, dims, stat, res))
+        values.append(v.astype(np.float64))
 
     for i in range(functions):
         name = f"fn-{i:04d}"
         dims = f"FunctionName={name}"
-        rate = rng.uniform(5, 500)
-        inv = rng.poisson(rate * shape).astype(float)
+        inv = rng.poisson(rng.uniform(5, 500) * shape).astype(float)
         err = rng.poisson(0.002 * inv).astype(float)
         if i % 50 == 0:  # an incident now and then
             at = int(rng.integers(n // 2, n - 60))
-            err[at : at + 20] = 0.3 * inv[at : at + 20]
-        thr = np.zeros(n)
-        dur = rng.lognormal(np.log(120), 0.2, n)
-        for metric, stat, values in (
-            ("Invocations", "Sum", inv),
-            ("Errors", "Sum", err),
-            ("Throttles", "Sum", thr),
-            ("Duration", "p99", dur),
-        ):
-            parts.append(series("AWS/Lambda", metric, dims, stat, f"lambda:{name}", values))
-        if len(parts) >= 200:
-            flush()
+            err[at : at + 20] = np.round(0.3 * inv[at : at + 20])
+        add("AWS/Lambda", "Invocations", dims, "Sum", f"lambda:{name}", inv)
+        add("AWS/Lambda", "Errors", dims, "Sum", f"lambda:{name}", err)
+        add("AWS/Lambda", "Throttles", dims, "Sum", f"lambda:{name}", np.zeros(n))
+        add("AWS/Lambda", "Duration", dims, "p99", f"lambda:{name}", rng.lognormal(4.8, 0.2, n))
     for i in range(queues):
         name = f"queue-{i:04d}" + ("-dlq" if i % 10 == 0 else "")
         dims = f"QueueName={name}"
         sent = rng.poisson(rng.uniform(1, 100) * shape).astype(float)
-        received = sent + rng.poisson(0.01 * sent)
         visible = np.zeros(n) if name.endswith("-dlq") else rng.poisson(2, n).astype(float)
-        for metric, stat, values in (
-            ("NumberOfMessagesSent", "Sum", sent),
-            ("NumberOfMessagesReceived", "Sum", received),
-            ("ApproximateNumberOfMessagesVisible", "Maximum", visible),
-            ("ApproximateNumberOfMessagesNotVisible", "Maximum", np.zeros(n)),
-        ):
-            parts.append(series("AWS/SQS", metric, dims, stat, f"sqs:{name}", values))
-        if len(parts) >= 200:
-            flush()
+        add("AWS/SQS", "NumberOfMessagesSent", dims, "Sum", f"sqs:{name}", sent)
+        add("AWS/SQS", "NumberOfMessagesReceived", dims, "Sum", f"sqs:{name}", sent)
+        add(
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible", dims, "Maximum", f"sqs:{name}", visible
+        )
+        add(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesNotVisible",
+            dims,
+            "Maximum",
+            f"sqs:{name}",
+            np.zeros(n),
+        )
     for i in range(breakers):
-        name = f"dep-{i:03d}"
         state = np.zeros(n)
         if i % 20 == 0:
             at = int(rng.integers(n // 2, n - 30))
             state[at : at + 10] = 1.0
-        parts.append(
-            series(
-                "OrderPipeline/Resilience",
-                "CircuitBreakerState",
-                f"Breaker={name}",
-                "Maximum",
-                f"breaker:{name}",
-                state,
-            )
+        add(
+            "OrderPipeline/Resilience",
+            "CircuitBreakerState",
+            f"Breaker=dep-{i:03d}",
+            "Maximum",
+            f"breaker:dep-{i:03d}",
+            state,
         )
-    flush()
+
+    start = END - pd.Timedelta(minutes=n)
+    matrix = np.stack(values)  # series x minutes
+    columns = list(zip(*keys, strict=True))
+    rows = 0
+    for day in range(0, n, 1440):
+        m = min(1440, n - day)
+        ts = pd.date_range(start + pd.Timedelta(minutes=day), periods=m, freq="min")
+        s = len(keys)
+        frame = pd.DataFrame(
+            {
+                "account": ACCOUNT,
+                "region": REGION,
+                "namespace": np.repeat(columns[0], m),
+                "metric": np.repeat(columns[1], m),
+                "dimensions": np.repeat(columns[2], m),
+                "stat": np.repeat(columns[3], m),
+                "period_s": np.int32(60),
+                "ts": np.tile(ts.astype("datetime64[ms, UTC]"), s),
+                "resource": np.repeat(columns[4], m),
+                "value": matrix[:, day : day + m].ravel(),
+            }
+        )
+        store.write("metrics", frame)
+        rows += len(frame)
     return rows
 
 
