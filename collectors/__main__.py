@@ -23,6 +23,9 @@ from collectors.cli import Parser as _Parser
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from collectors.store import Store
 
 __all__ = ["ExitStatus", "UsageError", "build_parser", "main"]
 
@@ -40,8 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
     commands.add_parser("once", parents=[common], help="one collection cycle")
-    commands.add_parser(
+    run_parser = commands.add_parser(
         "run", parents=[common], help="cycle at the configured interval until interrupted"
+    )
+    run_parser.add_argument(
+        "--detect",
+        action="store_true",
+        help="run `python -m alerts detect` over the store after each cycle",
     )
     backfill = commands.add_parser("backfill", parents=[common], help="collect the last N days")
     backfill.add_argument("--days", type=float, required=True, help="days of history to collect")
@@ -97,8 +105,27 @@ def _main(raw: list[str], out: TextIO, err: TextIO) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    collector.run(stop, on_cycle=lambda report: print(report.summary(), file=out, flush=True))
+    collector.run(stop, on_cycle=after_cycle(collector.store, out, detect=args.detect))
     return ExitStatus.OK
+
+
+def after_cycle(store: Store, out: TextIO, *, detect: bool) -> Callable[[Any], None]:
+    """What the loop does after each cycle: print its summary and, with ``--detect``, update
+    the incidents. A failed detection is printed and the loop goes on (collection matters
+    more than one late detection)."""
+
+    def step(report: Any) -> None:
+        print(report.summary(), file=out, flush=True)
+        if not detect:
+            return
+        from alerts.detect import detect as run_detect  # the CLI composes; collectors do not
+
+        try:
+            print(run_detect(store).summary(), file=out, flush=True)
+        except Exception as exc:  # keep collecting
+            print(f"detect failed: {type(exc).__name__}: {exc}", file=out, flush=True)
+
+    return step
 
 
 def main(

@@ -103,3 +103,37 @@ def test_cli_bad_usage_is_one_line(argv: list[str], message: str, tmp_path) -> N
     assert status == 2
     assert message in err.getvalue()
     assert err.getvalue().count("\n") == 1
+
+
+def test_the_collectors_loop_can_detect_after_each_cycle(store: Store) -> None:
+    from collectors.__main__ import after_cycle, build_parser
+
+    assert build_parser().parse_args(["run", "--detect"]).detect is True
+
+    class Report:
+        def summary(self) -> str:
+            return "cycle 1: fine"
+
+    out = io.StringIO()
+    after_cycle(store, out, detect=True)(Report())
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "cycle 1: fine"
+    assert lines[1].startswith("detect: ")
+    assert not store.read("incidents").empty
+    quiet = io.StringIO()
+    after_cycle(store, quiet, detect=False)(Report())
+    assert quiet.getvalue() == "cycle 1: fine\n"
+
+
+def test_a_failing_detection_does_not_stop_the_loop(monkeypatch, store: Store) -> None:
+    from collectors.__main__ import after_cycle
+
+    monkeypatch.setattr(detect_module, "read_frames", lambda *a, **k: 1 / 0)
+
+    class Report:
+        def summary(self) -> str:
+            return "cycle"
+
+    out = io.StringIO()
+    after_cycle(store, out, detect=True)(Report())
+    assert "detect failed: ZeroDivisionError" in out.getvalue()
