@@ -109,8 +109,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from alerts.findings import Finding, utc
-from alerts.spans import Run, runs
+from alerts.findings import Finding
+from alerts.grids import (
+    dimension_values,
+    epoch_seconds,
+    expand_spans,
+    first_per_period,
+    has_columns,
+    period_span,
+    run_end,
+    seconds_of,
+    timestamp,
+)
+from alerts.spans import Run, latest_known, merge_gap_periods, runs
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -119,7 +130,6 @@ __all__ = ["CircuitSettings", "detect_circuits"]
 
 _CLOSED, _HALF, _OPEN = 1, 2, 3
 _CODES: dict[str, int] = {"CLOSED": _CLOSED, "HALF_OPEN": _HALF, "OPEN": _OPEN}
-_EPOCH = pd.Timestamp(0, tz="UTC")
 _TEXT_MAX = 200  # characters of raw_state / problem quoted in a summary
 _INF = math.inf
 
@@ -211,41 +221,6 @@ class CircuitSettings:
 # --- small helpers ------------------------------------------------------------------------------
 
 
-def _secs(values: pd.Series) -> np.ndarray:
-    """Epoch seconds (float, NaN for missing) of a column of timestamps."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.float64)
-    stamps = pd.to_datetime(values, utc=True)
-    delta = (stamps - _EPOCH) / pd.Timedelta(seconds=1)
-    return np.asarray(delta.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-
-
-def _ts(seconds: float) -> pd.Timestamp:
-    return pd.Timestamp(round(seconds * 1000), unit="ms", tz="UTC")
-
-
-def _secs_of(stamp: pd.Timestamp) -> float:
-    return float((stamp - _EPOCH) / pd.Timedelta(seconds=1))
-
-
-def _dims(text: object) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if not isinstance(text, str):
-        return out
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        if sep:
-            out[name.strip()] = value.strip()
-    return out
-
-
-def _dimension(column: pd.Series, name: str) -> pd.Series:
-    """The value of dimension ``name`` in each canonical dimensions text (None when absent)."""
-    unique = pd.unique(column)
-    lookup = {u: _dims(u).get(name) for u in unique}
-    return column.map(lookup)
-
-
 def _quote(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "none"
@@ -255,27 +230,19 @@ def _quote(value: object) -> str:
     return f'"{text}"'
 
 
-def _has(frame: pd.DataFrame | None, columns: tuple[str, ...]) -> bool:
-    return frame is not None and not frame.empty and all(c in frame.columns for c in columns)
-
-
-def _run_end(grid: _Grid, run: Run, now_s: float | None = None) -> pd.Timestamp | None:
-    """The end of a run: None while it reaches the last period, unless ``now_s`` is given and
-    the latest evidence says the breaker is CLOSED again (it closed within that period)."""
-    if run.ongoing and not (now_s is not None and grid.closed_now):
+def _not_closed_end(grid: _Grid, run: Run, now_s: float) -> pd.Timestamp | None:
+    """The end of a not-closed run: None while it reaches the last period, unless the latest
+    evidence says the breaker is CLOSED again (it closed within that period, before now)."""
+    if run.ongoing and not grid.closed_now:
         return None
-    stop = grid.start(run.last + 1)
-    if now_s is not None:
-        stop = max(min(stop, now_s), grid.start(run.first))
-    return _ts(stop)
+    stop = max(min(grid.start(run.last + 1), now_s), grid.start(run.first))
+    return timestamp(stop)
 
 
 def _confirmed(grid: _Grid, run: Run, known: np.ndarray, mask: np.ndarray) -> float:
     """When a sustained run was confirmed: the end of its ``detected`` period, and no earlier
     than the data of every true period up to it was known."""
-    seg = slice(run.first, run.detected + 1)
-    latest = np.max(np.where(mask[seg], known[seg], -_INF))
-    return max(grid.start(run.detected + 1), float(latest))
+    return max(grid.start(run.detected + 1), latest_known(run, mask, known))
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -285,7 +252,7 @@ _OBS_COLUMNS = ("account", "region", "table", "breaker", "observed_at", "state")
 
 def _observations(breakers: pd.DataFrame, now_s: float) -> pd.DataFrame:
     """Breaker observations up to ``now`` with times as epoch seconds, in observation order."""
-    if not _has(breakers, _OBS_COLUMNS):
+    if not has_columns(breakers, _OBS_COLUMNS):
         return pd.DataFrame(
             columns=[*_OBS_COLUMNS[:4], "o", "state", "L", "u", "raw_state", "problem"]
         )
@@ -301,10 +268,10 @@ def _observations(breakers: pd.DataFrame, now_s: float) -> pd.DataFrame:
             "region": column("region").astype(str),
             "table": column("table").astype(str),
             "breaker": column("breaker").astype(str),
-            "o": _secs(column("observed_at")),
+            "o": epoch_seconds(column("observed_at")),
             "state": column("state").astype(object),
-            "L": _secs(column("last_transition")),
-            "u": _secs(column("updated_at")),
+            "L": epoch_seconds(column("last_transition")),
+            "u": epoch_seconds(column("updated_at")),
             "raw_state": column("raw_state").astype(object),
             "problem": column("problem").astype(object),
         }
@@ -317,7 +284,7 @@ def _metric_states(metrics: pd.DataFrame, settings: CircuitSettings, now_s: floa
     """Per (account, region, breaker, period start): the state code from the state metric."""
     cols = ["account", "region", "breaker", "t", "code"]
     need = ("account", "region", "namespace", "metric", "dimensions", "stat", "ts", "value")
-    if not _has(metrics, need):
+    if not has_columns(metrics, need):
         return pd.DataFrame(columns=cols)
     sel = (
         (metrics["namespace"] == settings.state_namespace)
@@ -333,8 +300,8 @@ def _metric_states(metrics: pd.DataFrame, settings: CircuitSettings, now_s: floa
         {
             "account": rows["account"].astype(str).to_numpy(),
             "region": rows["region"].astype(str).to_numpy(),
-            "breaker": _dimension(rows["dimensions"], settings.state_dimension).to_numpy(),
-            "t": _secs(rows["ts"]),
+            "breaker": dimension_values(rows["dimensions"], settings.state_dimension).to_numpy(),
+            "t": epoch_seconds(rows["ts"]),
             "value": rows["value"].astype(np.float64).to_numpy(),
         }
     )
@@ -362,7 +329,7 @@ def _failure_rows(metrics: pd.DataFrame, settings: CircuitSettings, now_s: float
     """The downstream calls/failures metric rows: account, region, dep, metric, t, value."""
     cols = ["account", "region", "dep", "metric", "t", "value"]
     need = ("account", "region", "namespace", "metric", "dimensions", "stat", "ts", "value")
-    if not _has(metrics, need):
+    if not has_columns(metrics, need):
         return pd.DataFrame(columns=cols)
     sel = (
         (metrics["namespace"] == settings.failure_namespace)
@@ -378,9 +345,9 @@ def _failure_rows(metrics: pd.DataFrame, settings: CircuitSettings, now_s: float
         {
             "account": rows["account"].astype(str).to_numpy(),
             "region": rows["region"].astype(str).to_numpy(),
-            "dep": _dimension(rows["dimensions"], settings.dependency_dimension).to_numpy(),
+            "dep": dimension_values(rows["dimensions"], settings.dependency_dimension).to_numpy(),
             "metric": rows["metric"].to_numpy(),
-            "t": _secs(rows["ts"]),
+            "t": epoch_seconds(rows["ts"]),
             "value": rows["value"].astype(np.float64).to_numpy(),
         }
     ).dropna(subset=["dep", "t"])
@@ -405,7 +372,7 @@ def _downstream_failures(
                 _Failures(t, calls, fails, np.minimum(t + period, now_s), "metrics")
             )
     need_e = ("account", "region", "target", "window_start", "requests")
-    if _has(edges, need_e):
+    if has_columns(edges, need_e):
         targets: dict[str, list[str]] = {}
         for downstream, names in settings.edge_targets.items():
             for name in names:
@@ -415,8 +382,8 @@ def _downstream_failures(
                 "account": edges["account"].astype(str).to_numpy(),
                 "region": edges["region"].astype(str).to_numpy(),
                 "target": edges["target"].astype(str).to_numpy(),
-                "ws": _secs(edges["window_start"]),
-                "we": _secs(edges["window_end"])
+                "ws": epoch_seconds(edges["window_start"]),
+                "we": epoch_seconds(edges["window_end"])
                 if "window_end" in edges.columns
                 else np.full(len(edges), np.nan),
                 "requests": pd.to_numeric(edges["requests"]).fillna(0).to_numpy(np.float64),
@@ -455,8 +422,7 @@ def _spread(part: pd.DataFrame, period: float) -> _Failures | None:
     k0 = np.floor(ws / period).astype(np.int64)
     k1 = np.ceil(we / period).astype(np.int64)
     lens = np.maximum(k1 - k0, 1)
-    rows = np.repeat(np.arange(len(part)), lens)
-    k = np.repeat(k0, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens))
+    rows, k = expand_spans(k0, lens)
     lo, hi = np.maximum(k * period, ws[rows]), np.minimum((k + 1) * period, we[rows])
     share = np.clip(hi - lo, 0.0, None) / (we - ws)[rows]
     frame = pd.DataFrame(
@@ -544,21 +510,16 @@ def _state_grid(
     stops = np.r_[o, blip, mt]
     codes = np.r_[code, np.full(len(blip), _OPEN, np.int8), mcode].astype(np.int8)
     knowns = np.r_[o, o[hidden], np.minimum(mt + period, now_s)]
-    t0 = math.floor(float(starts.min()) / period) * period
+    t0, n = period_span(float(starts.min()), float(stops.max()), now_s, period)
     k_lo = np.floor((starts - t0) / period).astype(np.int64)
     k_hi = np.floor((stops - t0) / period).astype(np.int64)
-    n = max(math.ceil((now_s - t0) / period), int(k_hi.max()) + 1, 1)
 
-    lens = k_hi - k_lo + 1
-    item = np.repeat(np.arange(len(starts)), lens)
-    k = np.repeat(k_lo, lens) + (np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens))
+    item, k = expand_spans(k_lo, k_hi - k_lo + 1)
     evidence = np.zeros(n, np.int8)
     np.maximum.at(evidence, k, codes[item])
-    known = np.full(n, _INF)
-    known_closed = np.full(n, _INF)
     not_closed = codes[item] >= _HALF
-    np.minimum.at(known, k[not_closed], knowns[item][not_closed])
-    np.minimum.at(known_closed, k[~not_closed], knowns[item][~not_closed])
+    known = first_per_period(k[not_closed], knowns[item][not_closed], n)
+    known_closed = first_per_period(k[~not_closed], knowns[item][~not_closed], n)
 
     # Carry the last known state forward over periods without evidence.
     carried = np.maximum.accumulate(np.where(evidence > 0, np.arange(n), 0))
@@ -618,13 +579,13 @@ class _Context:
             account=self.account,
             region=self.region,
             resource=self.resource,
-            start=_ts(start),
+            start=timestamp(start),
             end=end,
             severity=severity,
             summary=summary,
             downstream=self.downstream if downstream else None,
             evidence=evidence,
-            detected_at=_ts(max(detected, start)),
+            detected_at=timestamp(max(detected, start)),
         )
 
 
@@ -636,15 +597,15 @@ def _open_and_flapping(ctx: _Context, grid: _Grid) -> list[Finding]:
         return []
     raw_known = np.array([float(np.min(grid.known[r.first : r.last + 1])) for r in raw])
     raw_first = np.array([r.first for r in raw])
-    gap = max(math.ceil(s.merge_gap_s / grid.period) - 1, 0)
+    gap = merge_gap_periods(s.merge_gap_s, grid.period)
     open_runs = runs(grid.metric_open)
     cool_down = ctx.settings.cool_down(ctx.breaker)
     out: list[Finding] = []
     for run in runs(not_closed, max_gap=gap):
         members = (raw_first >= run.first) & (raw_first <= run.last)
         start = grid.start(run.first)
-        end = _run_end(grid, run, ctx.now_s)
-        open_for = (ctx.now_s if end is None else _secs_of(end)) - start
+        end = _not_closed_end(grid, run, ctx.now_s)
+        open_for = (ctx.now_s if end is None else seconds_of(end)) - start
         longest = max(
             (
                 (min(r.last, run.last) - max(r.first, run.first) + 1) * grid.period
@@ -704,7 +665,7 @@ def _open_and_flapping(ctx: _Context, grid: _Grid) -> list[Finding]:
             ctx.finding(
                 "breaker-flapping",
                 float(times[first]),
-                _run_end(grid, last_run, ctx.now_s),
+                _not_closed_end(grid, last_run, ctx.now_s),
                 "high" if peak >= 2 * s.flap_min_trips else "medium",
                 f"circuit breaker {ctx.breaker} is flapping: tripped {peak} times within "
                 f"{s.flap_window_s / 60:.0f} min ({ctx.downstream} failing intermittently)",
@@ -747,7 +708,7 @@ def _half_open_from_table(ctx: _Context, obs: pd.DataFrame) -> list[Finding]:
             nxt = (
                 last[after] if np.isfinite(last[after]) and last[after] > o[after - 1] else o[after]
             )
-            end: pd.Timestamp | None = _ts(max(min(nxt, o[after]), since[hit]))
+            end: pd.Timestamp | None = timestamp(max(min(nxt, o[after]), since[hit]))
         else:
             end = None
         dur = (o[after] if after < len(o) else ctx.now_s) - since[hit]
@@ -776,7 +737,7 @@ def _half_open_from_grid(ctx: _Context, grid: _Grid) -> list[Finding]:
         detected = _confirmed(grid, run, grid.known, mask)
         if detected > ctx.now_s:
             continue  # not confirmed by the data yet
-        end = _run_end(grid, run)
+        end = run_end(run, grid.t0, grid.period)
         dur = (ctx.now_s if end is None else grid.start(run.last + 1)) - grid.start(run.first)
         out.append(
             ctx.finding(
@@ -822,9 +783,10 @@ def _stale(ctx: _Context, obs: pd.DataFrame) -> list[Finding]:
         hit = int(members[stale[members]][0])
         start = float(u[hit] + interval[hit])
         after = int(members[-1]) + 1
-        end = None if after >= len(o) else _ts(min(max(u[after], start), o[after]))
+        end = None if after >= len(o) else timestamp(min(max(u[after], start), o[after]))
         latest = int(members[-1])
         stale_for = (o[after] if after < len(o) else o[latest]) - u[hit]
+        updated = timestamp(float(u[hit])).isoformat()
         out.append(
             ctx.finding(
                 "breaker-stale",
@@ -832,11 +794,11 @@ def _stale(ctx: _Context, obs: pd.DataFrame) -> list[Finding]:
                 end,
                 "high" if stale_for >= s.stale_high_s else "medium",
                 f"circuit breaker item {ctx.breaker} in {ctx.table} not refreshed since "
-                f"{_ts(float(u[hit])).isoformat()} (expected every {interval[hit]:.0f} s); its "
+                f"{updated} (expected every {interval[hit]:.0f} s); its "
                 f"state ({states[latest]}) cannot be trusted",
                 float(o[hit]),
                 {
-                    "updated_at": _ts(float(u[hit])).isoformat(),
+                    "updated_at": updated,
                     "age_s": round(float(lag[latest]), 3),
                     "interval_s": float(interval[hit]),
                     "interval_source": how,
@@ -857,7 +819,7 @@ def _unknown(ctx: _Context, obs: pd.DataFrame) -> list[Finding]:
     problem = obs["problem"].to_numpy(object)
     out: list[Finding] = []
     for run in runs(mask):
-        end = None if run.last + 1 >= len(o) else _ts(float(o[run.last + 1]))
+        end = None if run.last + 1 >= len(o) else timestamp(float(o[run.last + 1]))
         i = run.last  # the latest reading describes it best
         out.append(
             ctx.finding(
@@ -920,7 +882,7 @@ def _masking(ctx: _Context, grid: _Grid, sources: list[_Failures]) -> list[Findi
             ctx.finding(
                 "breaker-masking",
                 grid.start(run.first),
-                _run_end(grid, run),
+                run_end(run, grid.t0, grid.period),
                 "high",
                 f"circuit breaker {ctx.breaker} stays CLOSED while {ctx.downstream} fails "
                 f"{peak:.0%} of calls: its threshold is masking the failure",
@@ -954,7 +916,7 @@ def detect_circuits(
     ``now`` is the end of the data the caller read: later rows are ignored, and a condition
     still holding at ``now`` has ``end=None``. Sorted by account, region, resource, kind, start.
     """
-    now_s = float((utc(now) - _EPOCH) / pd.Timedelta(seconds=1))
+    now_s = seconds_of(now)
     obs = _observations(breakers, now_s)
     states = _metric_states(metrics, settings, now_s)
     failures = _downstream_failures(metrics, edges, settings, now_s)

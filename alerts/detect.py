@@ -42,7 +42,9 @@ class DetectSettings:
     their ratio (the rules' own default asks for two): measured on the sandbox's scenarios,
     incidents often show as minute T, a quiet minute, then T again (SQS redelivery waves,
     breaker probes), so two consecutive periods confirm them minutes late, while no quiet
-    minute of the quiet week meets both thresholds.
+    minute of the quiet week meets both thresholds. The errors rule also asks that the minute
+    be improbable for the resource's own baseline error rate (a low-traffic function's one
+    minute of 3 errors in 40 is noise, not an incident; see alerts/errors.py).
     """
 
     lookback: pd.Timedelta = DEFAULT_LOOKBACK

@@ -62,8 +62,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from alerts.findings import Finding, utc
-from alerts.spans import grid, runs
+from alerts.findings import Finding
+from alerts.grids import (
+    epoch_seconds,
+    first_per_period,
+    has_columns,
+    period_span,
+    run_end,
+    seconds_of,
+    timestamp,
+)
+from alerts.spans import grid, latest_known, merge_gap_periods, runs
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -72,7 +81,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DlqSettings", "detect_dlqs"]
 
-_EPOCH = pd.Timestamp(0, tz="UTC")
 _INF = math.inf
 
 
@@ -135,19 +143,6 @@ class DlqSettings:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _secs(values: pd.Series) -> np.ndarray:
-    """Epoch seconds (float, NaN for missing) of a column of timestamps."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.float64)
-    stamps = pd.to_datetime(values, utc=True)
-    delta = (stamps - _EPOCH) / pd.Timedelta(seconds=1)
-    return np.asarray(delta.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-
-
-def _ts(seconds: float) -> pd.Timestamp:
-    return pd.Timestamp(round(seconds * 1000), unit="ms", tz="UTC")
-
-
 def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         return np.full(len(frame), np.nan)
@@ -168,14 +163,6 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     return np.asarray(pd.Series(values).ffill().to_numpy(np.float64))
 
 
-def _first_per_period(k: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Min of ``values`` per period index (inf where none)."""
-    out = np.full(n, _INF)
-    if len(k):
-        np.minimum.at(out, k, values)
-    return out
-
-
 # --- inputs -------------------------------------------------------------------------------------
 
 
@@ -183,7 +170,7 @@ def _snapshots(queues: pd.DataFrame, now_s: float) -> pd.DataFrame:
     cols = ["account", "region", "queue", "o", "depth", "age", "retention", "is_dlq"]
     cols += ["sources", "allowance"]
     need = ("account", "region", "queue", "observed_at")
-    if queues is None or queues.empty or not all(c in queues.columns for c in need):
+    if not has_columns(queues, need):
         return pd.DataFrame(columns=cols)
     visible = _numbers(queues, "visible")
     extra = np.nan_to_num(_numbers(queues, "in_flight")) + np.nan_to_num(
@@ -204,7 +191,7 @@ def _snapshots(queues: pd.DataFrame, now_s: float) -> pd.DataFrame:
             "account": queues["account"].astype(str).to_numpy(),
             "region": queues["region"].astype(str).to_numpy(),
             "queue": queues["queue"].astype(str).to_numpy(),
-            "o": _secs(queues["observed_at"]),
+            "o": epoch_seconds(queues["observed_at"]),
             "depth": visible + extra,
             "age": _numbers(queues, "oldest_age_s"),
             "retention": _numbers(queues, "retention_s"),
@@ -227,7 +214,7 @@ def _sqs_rows(
     """The DLQs' SQS metric rows: account, region, queue, ts, t, metric (short name), value."""
     cols = ["account", "region", "queue", "ts", "t", "metric", "value"]
     need = ("account", "region", "namespace", "metric", "dimensions", "stat", "ts", "value")
-    if metrics is None or metrics.empty or not all(c in metrics.columns for c in need):
+    if not has_columns(metrics, need):
         return pd.DataFrame(columns=cols)
     wanted = {
         f"{settings.visible_metric}|{settings.depth_stat}": "visible",
@@ -251,7 +238,7 @@ def _sqs_rows(
             "region": rows["region"].astype(str).to_numpy(),
             "queue": rows["dimensions"].map(dims).to_numpy(),
             "ts": stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(),
-            "t": _secs(stamps),
+            "t": epoch_seconds(stamps),
             "metric": key.map(wanted).to_numpy(),
             "value": pd.to_numeric(rows["value"], errors="coerce").to_numpy(np.float64),
         }
@@ -290,14 +277,13 @@ class _Series:
 def _series(snap: pd.DataFrame, rows: pd.DataFrame, settings: DlqSettings, now_s: float) -> _Series:
     period = float(settings.period_s)
     times = np.r_[rows["t"].to_numpy(np.float64), snap["o"].to_numpy(np.float64)]
-    t0 = math.floor(float(times.min()) / period) * period
-    n = max(math.ceil((now_s - t0) / period), int((times.max() - t0) // period) + 1, 1)
+    t0, n = period_span(float(times.min()), float(times.max()), now_s, period)
     wide = grid(
         rows,
         columns="metric",
         period_s=settings.period_s,
-        start=_ts(t0),
-        end=_ts(t0 + n * period),
+        start=timestamp(t0),
+        end=timestamp(t0 + n * period),
         fill=None,
     )
     wide = wide.reindex(columns=["visible", "not_visible", "delayed", "sent", "age"])
@@ -331,7 +317,7 @@ def _series(snap: pd.DataFrame, rows: pd.DataFrame, settings: DlqSettings, now_s
     by_metric = (np.isfinite(metric_depth) & (metric_depth > before)) | (sent > 0)
     known = np.where(by_metric, ends, _INF)
     shows = has & (sdepth > before[sk])
-    known = np.minimum(known, _first_per_period(sk[shows], o[shows], n))
+    known = np.minimum(known, first_per_period(sk[shows], o[shows], n))
     known = np.where((arrivals > 0) & ~np.isfinite(known), ends, known)
 
     age = metric_age.copy()
@@ -366,17 +352,13 @@ class _Context:
             account=self.account,
             region=self.region,
             resource=f"sqs:{self.queue}",
-            start=_ts(start),
+            start=timestamp(start),
             end=end,
             severity=severity,
             summary=summary,
             evidence=evidence,
-            detected_at=_ts(max(detected, start)),
+            detected_at=timestamp(max(detected, start)),
         )
-
-
-def _end(s: _Series, run: Run) -> pd.Timestamp | None:
-    return None if run.ongoing else _ts(s.start(run.last + 1))
 
 
 def _level_text(value: float) -> str:
@@ -386,7 +368,7 @@ def _level_text(value: float) -> str:
 def _arrivals(ctx: _Context, s: _Series) -> list[Finding]:
     st = ctx.settings
     mask = s.arrivals > 0
-    gap = max(math.ceil(st.arrivals_merge_gap_s / s.period) - 1, 0)
+    gap = merge_gap_periods(st.arrivals_merge_gap_s, s.period)
     out: list[Finding] = []
     for run in runs(mask, max_gap=gap):
         seg = slice(run.first, run.last + 1)
@@ -397,7 +379,7 @@ def _arrivals(ctx: _Context, s: _Series) -> list[Finding]:
             ctx.finding(
                 "dlq-arrivals",
                 s.start(run.first),
-                _end(s, run),
+                run_end(run, s.t0, s.period),
                 _severity(count, st.arrival_severities),
                 f"{messages} arrived in dead-letter queue {ctx.queue} (depth now "
                 f"{_level_text(float(s.level[run.last]))}): work failed for good and waits for "
@@ -424,8 +406,7 @@ def _growth(ctx: _Context, s: _Series) -> list[Finding]:
     mask = np.nan_to_num(s.peak - s.before, nan=0.0) > 0
     confirmed: list[tuple[Run, float]] = []
     for run in runs(mask, min_periods=st.growth_min_periods, max_gap=st.growth_max_gap):
-        upto = slice(run.first, run.detected + 1)
-        detected = float(np.max(np.where(mask[upto], s.known[upto], -_INF)))
+        detected = latest_known(run, mask, s.known)
         if detected <= ctx.now_s:
             confirmed.append((run, detected))
     # Sustained runs less than growth_merge_gap_s apart are one episode (intermittent failures).
@@ -449,7 +430,7 @@ def _growth(ctx: _Context, s: _Series) -> list[Finding]:
             ctx.finding(
                 "dlq-growth",
                 s.start(first.first),
-                _end(s, last),
+                run_end(last, s.t0, s.period),
                 _severity(added, st.growth_severities),
                 f"dead-letter queue {ctx.queue} keeps growing: {base:.0f} → {top:.0f} messages "
                 f"over {periods} periods",
@@ -520,7 +501,7 @@ def _expiry(
         metric_hit = np.isfinite(s.metric_age) & (s.metric_age + allowance >= threshold)
     known = np.minimum(
         np.where(metric_hit, ends, _INF),
-        _first_per_period(s.snap_k[snap_hit], s.snap_o[snap_hit], s.n),
+        first_per_period(s.snap_k[snap_hit], s.snap_o[snap_hit], s.n),
     )
     out: list[Finding] = []
     for run in runs(mask, max_gap=st.expiry_max_gap):
@@ -540,7 +521,7 @@ def _expiry(
             ctx.finding(
                 "dlq-expiry",
                 s.start(run.first),
-                _end(s, run),
+                run_end(run, s.t0, s.period),
                 severity,
                 f"oldest message in dead-letter queue {ctx.queue} is "
                 f"{s.age[latest] / 3600:.1f} h old of a {retention[latest] / 3600:.1f} h "
@@ -578,7 +559,7 @@ def detect_dlqs(
     rows are ignored and a condition still holding at ``now`` has ``end=None``. Sorted by
     account, region, resource, kind, start.
     """
-    now_s = float((utc(now) - _EPOCH) / pd.Timedelta(seconds=1))
+    now_s = seconds_of(now)
     snaps = _snapshots(queues, now_s)
     if dlqs is None:
         flagged = snaps[snaps["is_dlq"].astype(bool)]

@@ -95,7 +95,19 @@ import numpy as np
 import pandas as pd
 
 from alerts.findings import SEVERITIES, Finding, utc
-from alerts.spans import Run, runs
+from alerts.grids import (
+    Grid,
+    MetricStore,
+    epoch_ms,
+    grid_for,
+    matrices,
+    on_grid,
+    parse_dimensions,
+    per_value,
+    resource_matrices,
+    resource_rows,
+)
+from alerts.spans import Run, duration, finding_order, level, number, peak_ratio, runs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,214 +162,6 @@ class RetryStormSettings:
             raise ValueError("amplification_min below 1 would call every minute a storm")
         if list(self.severity_amplification) != sorted(self.severity_amplification):
             raise ValueError("severity_amplification must be ascending")
-
-
-# -- shared helpers (also used by alerts.errors) -------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Grid:
-    """Periods ``[start_ms + i * period_ms, ...)``, ``i < n``: complete periods before ``now``."""
-
-    start_ms: int
-    period_s: int
-    n: int
-
-    @property
-    def period_ms(self) -> int:
-        return self.period_s * 1000
-
-    def at(self, index: int) -> pd.Timestamp:
-        return pd.Timestamp(self.start_ms + index * self.period_ms, unit="ms", tz="UTC")
-
-
-def _epoch_ms(values: pd.Series) -> np.ndarray:
-    return np.asarray(pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ms").asi8)
-
-
-def _grid_for(ms: np.ndarray, now: pd.Timestamp, period_s: int) -> _Grid | None:
-    """The grid from the period holding the earliest datapoint to the last period ended by now."""
-    if len(ms) == 0:
-        return None
-    period_ms = period_s * 1000
-    end = _now_ms(now) // period_ms
-    first = int(np.min(ms)) // period_ms
-    n = int(end - first)
-    return _Grid(first * period_ms, period_s, n) if n > 0 else None
-
-
-def _now_ms(now: pd.Timestamp) -> int:
-    return int(utc(now).value // 1_000_000)  # Timestamp.value is in nanoseconds
-
-
-def _dimensions(text: str) -> dict[str, str]:
-    """``"A=1,B=2"`` -> ``{"A": "1", "B": "2"}`` (the store's canonical spelling)."""
-    out: dict[str, str] = {}
-    for part in str(text).split(","):
-        name, sep, value = part.partition("=")
-        if sep:
-            out[name] = value
-    return out
-
-
-_METRIC_COLUMNS = ("account", "region", "namespace", "metric", "dimensions", "stat", "ts", "value")
-_KEPT = ("account", "region", "metric", "dimensions", "ts", "value")  # what rules read
-
-
-class _Store:
-    """A ``metrics`` frame with its namespace, metric and statistic columns factorized once,
-    so each selection is an integer comparison rather than a string scan of every row."""
-
-    def __init__(self, metrics: pd.DataFrame | None) -> None:
-        usable = metrics is not None and not metrics.empty and set(_METRIC_COLUMNS) <= set(metrics)
-        self.frame = metrics if usable and metrics is not None else pd.DataFrame()
-        self._codes: dict[str, np.ndarray] = {}
-        self._lookup: dict[str, dict[Any, int]] = {}
-        if not usable:
-            return
-        for column in ("namespace", "metric", "stat"):
-            codes, uniques = pd.factorize(self.frame[column])
-            self._codes[column] = codes
-            self._lookup[column] = {value: i for i, value in enumerate(uniques)}
-        self._period = (
-            self.frame["period_s"].to_numpy() if "period_s" in self.frame.columns else None
-        )
-
-    def select(
-        self, namespace: str, names: tuple[str, ...], stat: str, period_s: int
-    ) -> pd.DataFrame:
-        """Rows of metrics ``names`` in ``namespace`` with ``stat`` at ``period_s``."""
-        if self.frame.empty:
-            return pd.DataFrame(columns=[*_METRIC_COLUMNS, "period_s", "resource"])
-        ns = self._lookup["namespace"].get(namespace, -2)
-        st = self._lookup["stat"].get(stat, -2)
-        wanted = [self._lookup["metric"][n] for n in names if n in self._lookup["metric"]]
-        mask = (self._codes["namespace"] == ns) & (self._codes["stat"] == st)
-        mask &= np.isin(self._codes["metric"], wanted)
-        if self._period is not None:
-            mask &= self._period == period_s
-        columns = [c for c in (*_KEPT, "resource") if c in self.frame.columns]
-        return self.frame[columns].iloc[np.flatnonzero(mask)]
-
-
-def _per_value(column: pd.Series, func: Callable[[Any], Any], dtype: Any = object) -> np.ndarray:
-    """``func`` of each row's value, computed once per distinct value."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    mapped = np.array([func(u) for u in uniques], dtype=dtype)
-    return mapped[codes] if len(mapped) else np.array([], dtype=dtype)
-
-
-def _factorized_keys(rows: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Each row's series number and the series' key values, sorted by ``keys``."""
-    combined = np.zeros(len(rows), dtype=np.int64)
-    uniques = []
-    for key in keys:
-        codes, values = pd.factorize(rows[key], sort=True, use_na_sentinel=False)
-        uniques.append(np.asarray(values, dtype=object))
-        combined = combined * max(len(values), 1) + codes
-    found, inverse = np.unique(combined, return_inverse=True)
-    columns: dict[str, np.ndarray] = {}
-    rest = found
-    for key, values in reversed(list(zip(keys, uniques, strict=True))):
-        size = max(len(values), 1)
-        columns[key] = values[rest % size]
-        rest = rest // size
-    return inverse.reshape(-1), pd.DataFrame({key: columns[key] for key in keys})
-
-
-def _matrices(
-    rows: pd.DataFrame,
-    keys: list[str],
-    names: tuple[str, ...],
-    grid: _Grid,
-    *,
-    time: str = "ts",
-    by: str = "metric",
-    value: str = "value",
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Long rows -> one ``(series, period)`` array per name in ``names`` (values summed per
-    cell, missing cells 0), over the union of the series' ``keys``, sorted by ``keys``.
-
-    The same as :func:`alerts.spans.grid` with ``fill=0`` for every name at once, by integer
-    indexing instead of a pivot (a week of minutes for a thousand resources in seconds)."""
-    ms = _epoch_ms(rows[time])
-    index = (ms - grid.start_ms) // grid.period_ms
-    inside = (index >= 0) & (index < grid.n)
-    rows, index = rows[inside], index[inside]
-    if rows.empty:
-        return pd.DataFrame(columns=keys), {name: np.zeros((0, grid.n)) for name in names}
-    codes, key_frame = _factorized_keys(rows, keys)
-    k = len(key_frame)
-    values = pd.to_numeric(rows[value], errors="coerce").to_numpy(dtype=np.float64, na_value=0.0)
-    values = np.nan_to_num(values, nan=0.0)
-    label_codes, labels = pd.factorize(rows[by])
-    positions = {label: i for i, label in enumerate(labels)}
-    out: dict[str, np.ndarray] = {}
-    for name in names:
-        pick = label_codes == positions.get(name, -2)
-        flat = codes[pick] * grid.n + index[pick]
-        out[name] = np.bincount(flat, weights=values[pick], minlength=k * grid.n).reshape(k, grid.n)
-    return key_frame, out
-
-
-def _resource_column(rows: pd.DataFrame, prefix: str, dimension: str) -> np.ndarray:
-    """The store's ``resource`` spelling, derived from the dimension where a row lacks it."""
-
-    def derive(dims: Any) -> str:
-        value = _dimensions(str(dims)).get(dimension, "")
-        if dimension == "StateMachineArn":
-            value = value.rsplit(":", 1)[-1]
-        return f"{prefix}:{value}"
-
-    derived = _per_value(rows["dimensions"], derive)
-    if "resource" not in rows.columns:
-        return derived
-    given = _per_value(rows["resource"], lambda r: r if isinstance(r, str) and r else "")
-    return np.where(given != "", given, derived)
-
-
-def _only_dimension(rows: pd.DataFrame, dimension: str) -> pd.DataFrame:
-    """Rows whose series has exactly one dimension, ``dimension`` (not per-alias, per-version)."""
-    prefix = f"{dimension}="
-    keep = _per_value(
-        rows["dimensions"], lambda d: str(d).startswith(prefix) and "," not in str(d), bool
-    )
-    return rows[keep]
-
-
-def _times(grid: _Grid, run: Run) -> tuple[pd.Timestamp, pd.Timestamp | None, pd.Timestamp]:
-    """``start``, ``end`` (None while ongoing) and ``detected_at`` of a run."""
-    start = grid.at(run.first)
-    end = None if run.ongoing else grid.at(run.last + 1)
-    return start, end, grid.at(run.detected + 1)
-
-
-def _peak_ratio(numerator: np.ndarray, denominator: np.ndarray, window: int) -> float:
-    """The largest ratio of sums over ``window`` consecutive periods (the whole span if shorter);
-    a zero denominator counts as 1 (work is never less than one unit when attempts were made)."""
-    window = max(1, min(window, len(numerator)))
-    num = np.concatenate(([0.0], np.cumsum(numerator)))
-    den = np.concatenate(([0.0], np.cumsum(denominator)))
-    sums_num = num[window:] - num[:-window]
-    sums_den = np.maximum(den[window:] - den[:-window], 1.0)
-    return float(np.max(sums_num / sums_den)) if len(sums_num) else 0.0
-
-
-def _level(value: float, thresholds: tuple[float, float, float]) -> int:
-    """0..3: how many of the ascending ``thresholds`` ``value`` reaches."""
-    return int(sum(value >= t for t in thresholds))
-
-
-def _number(value: float) -> float | int:
-    """JSON-friendly: an int when whole, else rounded to 3 decimals."""
-    if not math.isfinite(value):
-        return 0
-    return int(value) if float(value).is_integer() else round(float(value), 3)
-
-
-def _minutes(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 # -- inventory: names only -----------------------------------------------------------------------
@@ -461,7 +265,7 @@ class _Signal:
     extra attempts; ``futile`` marks periods where the retries kept failing."""
 
     name: str
-    grid: _Grid
+    grid: Grid
     keys: pd.DataFrame  # account, region, resource, downstream (+ caller, group for sdk/xray)
     holds: np.ndarray
     attempts: np.ndarray
@@ -476,7 +280,7 @@ class _Signal:
     gaps: list[int] | None = None  # per-series max_gap, when it differs by series
 
 
-def _call_edges(rows: pd.DataFrame, app: AppMetrics) -> pd.DataFrame:
+def call_edges(rows: pd.DataFrame, app: AppMetrics) -> pd.DataFrame:
     """Application metric rows of series with exactly the function and dependency dimensions,
     with ``caller`` and ``downstream`` columns (a roll-up with more dimensions would count
     the same calls twice)."""
@@ -484,31 +288,32 @@ def _call_edges(rows: pd.DataFrame, app: AppMetrics) -> pd.DataFrame:
         return rows
 
     def pair(dims: Any) -> tuple[str, str] | None:
-        parsed = _dimensions(str(dims))
+        parsed = parse_dimensions(str(dims))
         if set(parsed) != {app.function_dimension, app.dependency_dimension}:
             return None
         return parsed[app.function_dimension], parsed[app.dependency_dimension]
 
-    pairs = _per_value(rows["dimensions"], pair)
+    pairs = per_value(rows["dimensions"], pair)
     keep = np.array([p is not None for p in pairs], dtype=bool)
     kept = pairs[keep]
     return rows[keep].assign(caller=[p[0] for p in kept], downstream=[p[1] for p in kept])
 
 
 def _sdk_signal(
-    store: _Store, grid_rows: pd.DataFrame, now: pd.Timestamp, s: RetryStormSettings
+    store: MetricStore, grid_rows: pd.DataFrame, now: pd.Timestamp, s: RetryStormSettings
 ) -> _Signal | None:
     app = s.app
     names = (app.calls, app.attempts, app.retries, app.failures, app.short_circuited)
-    rows = _call_edges(grid_rows, app)
-    if rows.empty:
+    found = on_grid(
+        call_edges(grid_rows, app),
+        names,
+        now=now,
+        period_s=s.period_s,
+        keys=("account", "region", "downstream", "caller"),
+    )
+    if found is None:
         return None
-    grid = _grid_for(_epoch_ms(rows["ts"]), now, s.period_s)
-    if grid is None:
-        return None
-    keys, m = _matrices(rows, ["account", "region", "downstream", "caller"], names, grid)
-    if keys.empty:
-        return None
+    grid, keys, m = found
     keys = keys.assign(resource="lambda:" + keys["caller"].astype(str))
     sent = np.maximum(m[app.calls] - m[app.short_circuited], 0.0)
     attempts, retries = m[app.attempts], m[app.retries]
@@ -548,35 +353,31 @@ def _sdk_signal(
     )
 
 
-def _caller_throttles(store: _Store, keys: pd.DataFrame, grid: _Grid) -> dict[str, np.ndarray]:
+def _caller_throttles(store: MetricStore, keys: pd.DataFrame, grid: Grid) -> dict[str, np.ndarray]:
     """Lambda ``Throttles`` of each caller, and DynamoDB throttle events of a table named like
     the dependency, aligned with ``keys`` (zeros where absent)."""
     out = {
         "caller_throttles": np.zeros((len(keys), grid.n)),
         "table_throttles": np.zeros((len(keys), grid.n)),
     }
-    lam = _only_dimension(
-        store.select("AWS/Lambda", ("Throttles",), "Sum", grid.period_s), "FunctionName"
-    )
-    ddb = _only_dimension(
-        store.select(
+    for name, namespace, metrics, prefix, dimension, column in (
+        ("caller_throttles", "AWS/Lambda", ("Throttles",), "lambda", "FunctionName", "resource"),
+        (
+            "table_throttles",
             "AWS/DynamoDB",
             ("ReadThrottleEvents", "WriteThrottleEvents"),
-            "Sum",
-            grid.period_s,
+            "dynamodb",
+            "TableName",
+            "downstream",
         ),
-        "TableName",
-    )
-    for name, selected, prefix, dimension, column in (
-        ("caller_throttles", lam, "lambda", "FunctionName", "resource"),
-        ("table_throttles", ddb, "dynamodb", "TableName", "downstream"),
     ):
+        selected = resource_rows(
+            store, namespace, metrics, dimension, prefix, period_s=grid.period_s
+        )
         if selected.empty:
             continue
-        rows = selected.assign(
-            resource=_resource_column(selected, prefix, dimension), metric="throttles"
-        ).rename(columns={"resource": "_key"})
-        found, m = _matrices(rows, ["account", "region", "_key"], ("throttles",), grid)
+        rows = selected.assign(metric="throttles").rename(columns={"resource": "_key"})
+        found, m = matrices(rows, ["account", "region", "_key"], ("throttles",), grid)
         if found.empty:
             continue
         lookup = {
@@ -594,19 +395,15 @@ def _caller_throttles(store: _Store, keys: pd.DataFrame, grid: _Grid) -> dict[st
 
 
 def _sqs_signal(
-    store: _Store, names: _Names, now: pd.Timestamp, s: RetryStormSettings
+    store: MetricStore, names: _Names, now: pd.Timestamp, s: RetryStormSettings
 ) -> _Signal | None:
     wanted = ("NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted")
-    rows = _only_dimension(store.select("AWS/SQS", wanted, "Sum", s.period_s), "QueueName")
-    if rows.empty:
+    found = resource_matrices(
+        store, "AWS/SQS", wanted, "QueueName", "sqs", now=now, period_s=s.period_s
+    )
+    if found is None:
         return None
-    grid = _grid_for(_epoch_ms(rows["ts"]), now, s.period_s)
-    if grid is None:
-        return None
-    rows = rows.assign(resource=_resource_column(rows, "sqs", "QueueName"))
-    keys, m = _matrices(rows, ["account", "region", "resource"], wanted, grid)
-    if keys.empty:
-        return None
+    grid, keys, m = found
     consumers = [
         names.consumers.get((str(a), str(r), str(res).partition(":")[2]), [])
         for a, r, res in zip(keys["account"], keys["region"], keys["resource"], strict=True)
@@ -660,32 +457,29 @@ def _sqs_signal(
 
 
 def _events_signal(
-    store: _Store, names: _Names, now: pd.Timestamp, s: RetryStormSettings
+    store: MetricStore, names: _Names, now: pd.Timestamp, s: RetryStormSettings
 ) -> _Signal | None:
     wanted = ("Invocations", "RetryInvocationAttempts", "FailedInvocations", "InvocationsSentToDlq")
     rows = store.select("AWS/Events", wanted, "Sum", s.period_s)
     if rows.empty:
         return None
-    rows = rows[_per_value(rows["dimensions"], lambda d: "RuleName" in _dimensions(str(d)), bool)]
+    rows = rows[per_value(rows["dimensions"], lambda d: "RuleName" in parse_dimensions(d), bool)]
     if rows.empty:
-        return None
-    grid = _grid_for(_epoch_ms(rows["ts"]), now, s.period_s)
-    if grid is None:
         return None
 
     def rule_resource(d: Any) -> str:
-        p = _dimensions(str(d))
+        p = parse_dimensions(str(d))
         bus = p.get("EventBusName")
         return "events:" + (f"{bus}/{p['RuleName']}" if bus and bus != "default" else p["RuleName"])
 
-    derived = _per_value(rows["dimensions"], rule_resource)
+    derived = per_value(rows["dimensions"], rule_resource)
     if "resource" in rows.columns:
-        given = _per_value(rows["resource"], lambda r: r if isinstance(r, str) and r else "")
+        given = per_value(rows["resource"], lambda r: r if isinstance(r, str) and r else "")
         derived = np.where(given != "", given, derived)
-    rows = rows.assign(resource=derived)
-    keys, m = _matrices(rows, ["account", "region", "resource"], wanted, grid)
-    if keys.empty:
+    found = on_grid(rows.assign(resource=derived), wanted, now=now, period_s=s.period_s)
+    if found is None:
         return None
+    grid, keys, m = found
     targets = [
         names.targets.get((str(a), str(r), str(res).partition(":")[2]), [])
         for a, r, res in zip(keys["account"], keys["region"], keys["resource"], strict=True)
@@ -724,24 +518,25 @@ def _events_signal(
     )
 
 
-def _async_signal(store: _Store, now: pd.Timestamp, s: RetryStormSettings) -> _Signal | None:
+def _async_signal(store: MetricStore, now: pd.Timestamp, s: RetryStormSettings) -> _Signal | None:
     wanted = ("Invocations", "AsyncEventsReceived", "Errors", "AsyncEventsDropped")
-    rows = _only_dimension(store.select("AWS/Lambda", wanted, "Sum", s.period_s), "FunctionName")
+    rows = resource_rows(store, "AWS/Lambda", wanted, "FunctionName", "lambda", period_s=s.period_s)
     if rows.empty:
         return None
-    rows = rows.assign(resource=_resource_column(rows, "lambda", "FunctionName"))
     asynchronous = rows.loc[
         rows["metric"] == "AsyncEventsReceived", ["account", "region", "resource"]
     ].drop_duplicates()
     if asynchronous.empty:
         return None
-    rows = rows.merge(asynchronous, on=["account", "region", "resource"])
-    grid = _grid_for(_epoch_ms(rows["ts"]), now, s.period_s)
-    if grid is None:
+    found = on_grid(
+        rows.merge(asynchronous, on=["account", "region", "resource"]),
+        wanted,
+        now=now,
+        period_s=s.period_s,
+    )
+    if found is None:
         return None
-    keys, m = _matrices(rows, ["account", "region", "resource"], wanted, grid)
-    if keys.empty:
-        return None
+    grid, keys, m = found
     keys = keys.assign(downstream=None)
     invocations, received = m["Invocations"], m["AsyncEventsReceived"]
     retried = np.maximum(invocations - received, 0.0)
@@ -785,15 +580,15 @@ def _edges_signal(
     frame = edges[(edges["source"] != CLIENT_NODE) & (edges["source"] != edges["target"])]
     if frame.empty:
         return None
-    starts = _epoch_ms(frame["window_start"])
+    starts = epoch_ms(frame["window_start"])
     if "window_end" in frame.columns:
-        ends = _epoch_ms(frame["window_end"].fillna(frame["window_start"]))
+        ends = epoch_ms(frame["window_end"].fillna(frame["window_start"]))
         lengths = (ends - starts)[ends > starts]
         window_s = int(pd.Series(lengths).mode().min() // 1000) if len(lengths) else 300
     else:
         window_s = 300
     window_s = max(window_s, 1)
-    grid = _grid_for(starts, now, window_s)
+    grid = grid_for(starts, now, window_s)
     if grid is None:
         return None
     columns = ["requests", "retries", "throttles", "faults", "errors"]
@@ -808,7 +603,7 @@ def _edges_signal(
             )
             long.append(part)
     rows = pd.concat(long, ignore_index=True)
-    keys, m = _matrices(
+    keys, m = matrices(
         rows, ["account", "region", "target", "source"], tuple(columns), grid, time="window_start"
     )
     if keys.empty:
@@ -893,26 +688,26 @@ def _findings(signal: _Signal, s: RetryStormSettings) -> list[Finding]:
             holding = signal.holds[row, span]
             attempts = signal.attempts[row, span]
             work = signal.work[row, span]
-            peak = _peak_ratio(attempts, work, signal.min_periods)
-            level = _level(peak, s.severity_amplification)
+            peak = peak_ratio(attempts, work, signal.min_periods)
+            rank = level(peak, s.severity_amplification)
             futile = bool(np.any(signal.futile[row, span] & holding))
             if futile:
-                level = min(level + 1, len(SEVERITIES) - 1)
-            start, end, detected = _times(grid, run)
+                rank = min(rank + 1, len(SEVERITIES) - 1)
+            start, end, detected = grid.times(run)
             periods = run.last - run.first + 1
             evidence: dict[str, Any] = {
                 "signal": signal.name,
-                "peak_amplification": _number(round(peak, 2)),
-                "retries": _number(float(signal.retries[row, span].sum())),
-                "peak_retries": _number(float(signal.retries[row, span].max())),
-                "attempts": _number(float(attempts.sum())),
-                "work": _number(float(work.sum())),
+                "peak_amplification": number(round(peak, 2)),
+                "retries": number(float(signal.retries[row, span].sum())),
+                "peak_retries": number(float(signal.retries[row, span].max())),
+                "attempts": number(float(attempts.sum())),
+                "work": number(float(work.sum())),
                 "holding_periods": int(holding.sum()),
                 "period_s": grid.period_s,
                 "futile": futile,
             }
             for name, values in signal.extra.items():
-                evidence[name] = _number(float(values[row, span].sum()))
+                evidence[name] = number(float(values[row, span].sum()))
             if signal.group is not None:
                 key = (record["account"], record["region"], record[signal.group])
                 callers = sorted(
@@ -931,7 +726,7 @@ def _findings(signal: _Signal, s: RetryStormSettings) -> list[Finding]:
             downstream = None if downstream is None or pd.isna(downstream) else str(downstream)
             evidence["resource"] = str(record["resource"])
             evidence["downstream"] = downstream
-            evidence["duration"] = _minutes(periods * grid.period_s)
+            evidence["duration"] = duration(periods * grid.period_s)
             summary = signal.describe(evidence)
             for transient in ("resource", "downstream", "duration", "caller"):
                 evidence.pop(transient, None)
@@ -944,7 +739,7 @@ def _findings(signal: _Signal, s: RetryStormSettings) -> list[Finding]:
                     resource=str(record["resource"]),
                     start=start,
                     end=end,
-                    severity=SEVERITIES[level],
+                    severity=SEVERITIES[rank],
                     summary=summary,
                     downstream=downstream,
                     evidence=evidence,
@@ -957,35 +752,21 @@ def _findings(signal: _Signal, s: RetryStormSettings) -> list[Finding]:
 def _thresholds(signal: str, s: RetryStormSettings) -> dict[str, float | int]:
     if signal == "xray-retries":
         return {
-            "min_retries": _number(s.edge_min_retries),
-            "amplification_min": _number(s.amplification_min),
+            "min_retries": number(s.edge_min_retries),
+            "amplification_min": number(s.amplification_min),
             "min_periods": s.edge_min_periods,
         }
     if signal == "eventbridge-retries":
         return {
-            "min_retries": _number(s.min_retries),
-            "retry_fraction_min": _number(s.events_retry_fraction_min),
+            "min_retries": number(s.min_retries),
+            "retry_fraction_min": number(s.events_retry_fraction_min),
             "min_periods": s.min_periods,
         }
     return {
-        "min_retries": _number(s.min_retries),
-        "amplification_min": _number(s.amplification_min),
+        "min_retries": number(s.min_retries),
+        "amplification_min": number(s.amplification_min),
         "min_periods": s.min_periods,
     }
-
-
-def _sort_key(finding: Finding) -> tuple[Any, ...]:
-    """Findings' deterministic order: start, account, region, resource, downstream, signal."""
-    return (
-        finding.start,
-        finding.account,
-        finding.region,
-        finding.resource,
-        finding.downstream or "",
-        str(finding.evidence.get("signal", "")),
-        finding.kind,
-        finding.detected_at,
-    )
 
 
 def detect_retry_storms(
@@ -1003,7 +784,7 @@ def detect_retry_storms(
     now = utc(now)
     names = _names(inventory)
     app = s.app
-    store = _Store(metrics)
+    store = MetricStore(metrics)
     app_rows = store.select(
         app.namespace,
         (app.calls, app.attempts, app.retries, app.failures, app.short_circuited),
@@ -1018,4 +799,4 @@ def detect_retry_storms(
         _async_signal(store, now, s) if s.async_retries else None,
     ]
     found = [f for signal in signals if signal is not None for f in _findings(signal, s)]
-    return sorted(found, key=_sort_key)
+    return sorted(found, key=finding_order)

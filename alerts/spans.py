@@ -1,17 +1,27 @@
-"""Helpers shared by rule detectors: metrics onto a regular grid, sustained runs of a condition.
+"""Sustained runs of a condition, and what rules report about a run.
 
 Rules evaluate a boolean condition per period; a finding is a run of at least ``min_periods``
 consecutive true periods (gaps of up to ``max_gap`` false periods bridged). A run is *known* at
 the end of its ``min_periods``-th period (``detected_at``), which is all the data it used, so
 rules stay online even though the finding's ``start`` is the run's first period.
+
+Also here: severity and evidence helpers over a run (:func:`peak_ratio`, :func:`level`,
+:func:`number`, :func:`duration`), the findings' common order (:func:`finding_order`), and
+:func:`grid` (long rows to a wide pandas frame). Placing store rows on a grid is
+:mod:`alerts.grids`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from alerts.findings import Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,64 @@ def runs(mask: np.ndarray, *, min_periods: int = 1, max_gap: int = 0) -> list[Ru
     return out
 
 
+def merge_gap_periods(gap_s: float, period_s: float) -> int:
+    """The ``max_gap`` (in periods) that makes runs less than ``gap_s`` seconds apart one run."""
+    return max(math.ceil(gap_s / period_s) - 1, 0)
+
+
+def latest_known(run: Run, mask: np.ndarray, known: np.ndarray) -> float:
+    """When the data of every true period of ``run`` up to its ``detected`` period was known:
+    the latest ``known`` time (epoch seconds) among them (-inf when none)."""
+    seg = slice(run.first, run.detected + 1)
+    return float(np.max(np.where(mask[seg], known[seg], -math.inf)))
+
+
+# -- what a rule reports about a run -------------------------------------------------------------
+
+
+def peak_ratio(numerator: np.ndarray, denominator: np.ndarray, window: int) -> float:
+    """The largest ratio of sums over ``window`` consecutive periods (the whole span if shorter);
+    a zero denominator counts as 1 (work is never less than one unit when attempts were made)."""
+    window = max(1, min(window, len(numerator)))
+    num = np.concatenate(([0.0], np.cumsum(numerator)))
+    den = np.concatenate(([0.0], np.cumsum(denominator)))
+    sums_num = num[window:] - num[:-window]
+    sums_den = np.maximum(den[window:] - den[:-window], 1.0)
+    return float(np.max(sums_num / sums_den)) if len(sums_num) else 0.0
+
+
+def level(value: float, thresholds: tuple[float, float, float]) -> int:
+    """0..3: how many of the ascending ``thresholds`` ``value`` reaches."""
+    return int(sum(value >= t for t in thresholds))
+
+
+def number(value: float) -> float | int:
+    """JSON-friendly: an int when whole, else rounded to 3 decimals (0 when not finite)."""
+    if not math.isfinite(value):
+        return 0
+    return int(value) if float(value).is_integer() else round(float(value), 3)
+
+
+def duration(seconds: float) -> str:
+    """``"5 min"`` below two hours, else ``"2.5 h"``."""
+    minutes = seconds / 60
+    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def finding_order(finding: Finding) -> tuple[Any, ...]:
+    """Findings' deterministic order: start, account, region, resource, downstream, signal."""
+    return (
+        finding.start,
+        finding.account,
+        finding.region,
+        finding.resource,
+        finding.downstream or "",
+        str(finding.evidence.get("signal", "")),
+        finding.kind,
+        finding.detected_at,
+    )
+
+
 def grid(
     frame: pd.DataFrame,
     *,
@@ -74,7 +142,7 @@ def grid(
     if frame.empty and (start is None or end is None):
         return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name=time))
     freq = pd.Timedelta(seconds=period_s)
-    ts = pd.to_datetime(frame[time], utc=True) if not frame.empty else None
+    ts = pd.to_datetime(frame[time], utc=True) if not frame.empty else pd.Series([], dtype=object)
     lo = start if start is not None else ts.min()
     hi = end if end is not None else ts.max() + freq
     lo = pd.Timestamp(lo).floor(freq)

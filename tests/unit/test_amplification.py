@@ -16,30 +16,21 @@ from collectors.discovery import (
     AsyncInvokeConfig,
     EventRule,
     EventSourceMapping,
-    Inventory,
     LambdaFunction,
     Queue,
     RuleTarget,
     StateMachine,
-    inventory_frame,
+)
+from tests.unit.store_frames import (
+    ACCOUNT,
+    REGION,
+    fn_arn,
+    inventory,
+    machine_arn,
+    queue_arn,
 )
 
 pytestmark = pytest.mark.unit
-
-ACCOUNT, REGION = "111111111111", "us-east-1"
-COLLECTED = datetime(2024, 6, 10, tzinfo=UTC)
-
-
-def fn_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-
-
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
-def machine_arn(name: str) -> str:
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
 
 
 def function(
@@ -127,20 +118,6 @@ def machine(name: str, states: dict[str, Any]) -> StateMachine:
         tracing_enabled=False,
         logging_level="OFF",
         tags={},
-    )
-
-
-def inventory(*, collected: datetime = COLLECTED, **records: Any) -> pd.DataFrame:
-    return inventory_frame(
-        Inventory(
-            ACCOUNT,
-            REGION,
-            collected,
-            functions=tuple(records.get("functions", ())),
-            queues=tuple(records.get("queues", ())),
-            rules=tuple(records.get("rules", ())),
-            state_machines=tuple(records.get("machines", ())),
-        )
     )
 
 

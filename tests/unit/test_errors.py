@@ -2,64 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.errors import ErrorSettings, detect_errors
-from collectors.schema import METRICS
+from alerts.errors import ErrorSettings, detect_errors, poisson_tail
+from tests.unit.store_frames import APP, Values, frame, machine_arn, minute, series
 
 pytestmark = pytest.mark.unit
 
-ACCOUNT, REGION = "111111111111", "us-east-1"
-T0 = pd.Timestamp("2024-06-10 12:00", tz="UTC")
-APP = "OrderPipeline/Resilience"
-MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:order-fulfilment"
-Values = list[float | None]
-
-
-def minute(n: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(minutes=n)
-
-
-def series(
-    namespace: str,
-    metric: str,
-    dimensions: dict[str, str],
-    values: Values,
-    *,
-    resource: str | None = "",
-    period: int = 60,
-    stat: str = "Sum",
-) -> pd.DataFrame:
-    """One metric series as store rows; a None value is a period with no datapoint."""
-    index = np.array([i for i, v in enumerate(values) if v is not None], dtype=np.int64)
-    return pd.DataFrame(
-        {
-            "account": ACCOUNT,
-            "region": REGION,
-            "namespace": namespace,
-            "metric": metric,
-            "dimensions": ",".join(f"{k}={v}" for k, v in sorted(dimensions.items())),
-            "stat": stat,
-            "period_s": period,
-            "ts": pd.DatetimeIndex(T0 + pd.to_timedelta(index * period, unit="s"))
-            .as_unit("ms")
-            .to_numpy(),
-            "resource": resource,
-            "value": np.array([values[i] for i in index], dtype=np.float64),
-        },
-        columns=METRICS.columns,
-    )
-
-
-def frame(*parts: pd.DataFrame) -> pd.DataFrame:
-    parts = tuple(p for p in parts if not p.empty)
-    if not parts:
-        return pd.DataFrame(columns=METRICS.columns)
-    return pd.concat(parts, ignore_index=True)
+MACHINE_ARN = machine_arn("order-fulfilment")
 
 
 def function(name: str, invocations: Values, errors: Values, **dims: str) -> pd.DataFrame:
@@ -258,3 +214,160 @@ def test_no_look_ahead_property(
     assert at_cut == detect(metrics[metrics["ts"] < minute(cut)], now=cut, **options)
     past = {(f.resource, f.start, f.detected_at) for f in full if f.detected_at <= minute(cut)}
     assert {(f.resource, f.start, f.detected_at) for f in at_cut} == past
+
+
+# -- the baseline: each resource judged against its own recent error rate ------------------------
+
+HOURS = 7 * 60  # minutes of history in the baseline tests
+
+
+def one_in(every: int, n: int = HOURS) -> list[float | None]:
+    """One error every ``every`` minutes (from minute ``every - 1``): a steady low error rate."""
+    return [1.0 if i % every == every - 1 else 0.0 for i in range(n)]
+
+
+def with_errors(base: list[float | None], at: int, *values: float) -> list[float | None]:
+    out = list(base)
+    out[at : at + len(values)] = values
+    return out
+
+
+def resource(kind: str, invocations: Values, errors: Values) -> pd.DataFrame:
+    if kind == "function":
+        return function("checkout", invocations, errors)
+    return machine(invocations, errors)
+
+
+@pytest.mark.parametrize("kind", ["function", "machine"])
+def test_a_one_minute_poisson_blip_on_a_low_traffic_resource_is_no_finding(kind: str) -> None:
+    # 40 a minute, 0.2 % failing (one in 480), then 3 of 40 in one minute: 7.5 %, above both
+    # thresholds, but one minute in ~12,000 at that baseline (tail probability ~8e-5).
+    metrics = resource(kind, [40] * HOURS, with_errors(one_in(12), 400, 3))
+    assert detect(metrics, now=HOURS, min_periods=1) == []
+    # The rule without a baseline reported it.
+    [old] = detect(metrics, now=HOURS, min_periods=1, surprise_p=1.0)
+    assert (old.start, old.detected_at) == (minute(400), minute(401))
+
+
+@pytest.mark.parametrize("kind", ["function", "machine"])
+def test_the_same_resource_at_30_percent_for_one_minute_is_found_on_that_minute(kind: str) -> None:
+    metrics = resource(kind, [40] * HOURS, with_errors(one_in(12), 400, 12))
+    [f] = detect(metrics, now=HOURS, min_periods=1)
+    assert (f.start, f.end, f.detected_at) == (minute(400), minute(401), minute(401))
+    assert f.evidence["baseline_rate"] == pytest.approx(1 / 480, rel=0.15)
+    assert f.evidence["surprise_p"] < 1e-15
+    assert f.evidence["thresholds"]["surprise_p"] == 1e-6
+
+
+def test_a_first_minute_confirmed_by_the_next_one_starts_at_the_first() -> None:
+    # The sandbox's payment outage: 3 of 31 (unremarkable alone, ~4e-5), then 2 of 28, which
+    # does not hold, but 5 of 59 in the two minutes (~2e-7) confirms the run from its start.
+    invocations = with_errors([30.0] * HOURS, 400, 31, 28)
+    metrics = function("checkout", invocations, with_errors(one_in(16), 400, 3, 2, 0, 0, 0))
+    [f] = detect(metrics, now=HOURS, min_periods=1)
+    assert (f.start, f.detected_at, f.end) == (minute(400), minute(402), minute(402))
+    assert f.evidence["holding_periods"] == 1
+    assert 1e-7 < f.evidence["surprise_p"] < 1e-6
+
+
+def test_a_chronically_failing_function_is_not_reported_at_every_crossing() -> None:
+    # 10 % of 20 invocations fail, minute after minute, for hours: 3 errors (15 %) in some
+    # minutes, 0 or 1 in others, so runs of holding minutes start and end all day.
+    rng = np.random.default_rng(5)
+    errors = rng.binomial(20, 0.10, HOURS).astype(float)
+    metrics = function("checkout", [20] * HOURS, list(errors))
+    old = detect(metrics, now=HOURS, min_periods=1, surprise_p=1.0)
+    assert len(old) >= 20
+    found = detect(metrics, now=HOURS, min_periods=1)
+    # Judged against the prior at first (0.5 %: a new function failing 10 % is news), then
+    # against its own 10 %: nothing once its history outweighs the prior (half an hour here).
+    assert found
+    assert all(f.start < minute(30) for f in found)
+    # A real incident on top still fires on its first minute: 70 % for two minutes (the run
+    # may start at a holding minute of the chronic noise just before it).
+    incident = with_errors(list(errors), 380, 14, 14)
+    [late] = [
+        f
+        for f in detect(function("checkout", [20] * HOURS, incident), now=HOURS, min_periods=1)
+        if f.start >= minute(60)
+    ]
+    assert minute(376) <= late.start <= minute(380)
+    assert late.detected_at == minute(381)
+
+
+def test_exactly_at_the_surprise_thresholds() -> None:
+    # No history: the baseline is the prior, 2**-7 (exact in binary), so 64 invocations expect
+    # exactly 0.5 failures and the thresholds can be hit exactly.
+    exact = {"prior_rate": 2.0**-7, "prior_invocations": 128.0, "min_periods": 1}
+    one = function("checkout", [64], [4])
+    p = float(poisson_tail(np.array([4.0]), np.array([0.5]))[0])
+    assert len(detect(one, now=1, surprise_p=p, **exact)) == 1
+    assert detect(one, now=1, surprise_p=float(np.nextafter(p, 0)), **exact) == []
+    # Two holding minutes, judged as sustained only (nothing passes surprise_p=1e-30).
+    two = function("checkout", [64, 64], [4, 4])
+    q = float(poisson_tail(np.array([8.0]), np.array([1.0]))[0])
+    [f] = detect(two, now=2, surprise_p=1e-30, sustained_p=q, **exact)
+    assert f.detected_at == minute(2)
+    assert (
+        detect(two, now=2, surprise_p=1e-30, sustained_p=float(np.nextafter(q, 0)), **exact) == []
+    )
+
+
+def test_cold_start_is_judged_against_the_prior_rate() -> None:
+    # A new function (no history): 3 of 40 is ~1e-3 at the prior's 0.5 %, no finding; 12 of 40
+    # is a finding on that minute; two minutes exactly at the thresholds confirm as sustained.
+    assert detect(function("new", [40], [3]), now=1, min_periods=1) == []
+    [f] = detect(function("new", [40], [12]), now=1, min_periods=1)
+    assert f.detected_at == minute(1)
+    assert f.evidence["baseline_rate"] == 0.005
+    [g] = detect(function("new", [60, 60], [3, 3]), now=2, min_periods=1)
+    assert (g.start, g.detected_at) == (minute(0), minute(2))
+
+
+def test_appending_future_data_never_changes_past_findings_with_history() -> None:
+    rng = np.random.default_rng(11)
+    invocations = rng.poisson(35, HOURS).astype(float)
+    errors = rng.poisson(0.004 * invocations).astype(float)
+    errors[200:206] = np.round(0.3 * invocations[200:206])  # an incident
+    errors[300] = 4  # a blip
+    errors[350:420:9] = 5  # waves
+    metrics = function("checkout", list(invocations), list(errors))
+    full = detect(metrics, now=HOURS, min_periods=1)
+    assert full
+    for cut in range(195, HOURS, 7):
+        at_cut = detect(metrics[metrics["ts"] < minute(cut)], now=cut, min_periods=1)
+        past = {(f.resource, f.start, f.detected_at) for f in full if f.detected_at <= minute(cut)}
+        assert {(f.resource, f.start, f.detected_at) for f in at_cut} == past, cut
+
+
+def test_poisson_tail_bounds_the_exact_tail_closely_where_it_is_small() -> None:
+    def exact(k: int, mean: float) -> float:
+        terms = (i * math.log(mean) - mean - math.lgamma(i + 1) for i in range(k, k + 200))
+        return sum(math.exp(t) for t in terms)
+
+    for k, mean in [(3, 0.08), (3, 0.2), (5, 0.6), (12, 0.2), (8, 4.0), (40, 10.0)]:
+        bound = float(poisson_tail(np.array([k]), np.array([mean]))[0])
+        assert exact(k, mean) <= bound <= exact(k, mean) * (1.25 if mean < k / 2 else 1.7)
+    # No failures, or no more than expected: no surprise; failures against nothing expected: 0.
+    assert poisson_tail(np.array([0.0, 3.0, 2.0]), np.array([0.5, 5.0, 0.0])).tolist() == [
+        1.0,
+        1.0,
+        0.0,
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"baseline_window_s": 0},
+        {"baseline_lag_s": -1},
+        {"prior_rate": 0.0},
+        {"prior_invocations": 0.0},
+        {"surprise_p": 0.0},
+        {"sustained_p": 1.5},
+        {"surprise_periods": 0},
+    ],
+)
+def test_invalid_baseline_settings_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        ErrorSettings(**bad)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,71 +19,32 @@ from collectors.discovery import (
     AsyncInvokeConfig,
     EventRule,
     EventSourceMapping,
-    Inventory,
     LambdaFunction,
     Queue,
     RuleTarget,
-    inventory_frame,
 )
-from collectors.schema import EDGES, METRICS
+from collectors.schema import EDGES
+from tests.unit.store_frames import (
+    ACCOUNT,
+    APP,
+    REGION,
+    T0,
+    Values,
+    fn_arn,
+    frame,
+    inventory,
+    minute,
+    queue_arn,
+    series,
+)
 
 if TYPE_CHECKING:
     from alerts.findings import Finding
 
 pytestmark = pytest.mark.unit
 
-ACCOUNT, REGION = "111111111111", "us-east-1"
-T0 = pd.Timestamp("2024-06-10 12:00", tz="UTC")
-APP = "OrderPipeline/Resilience"
-Values = list[float | None]
-
-
-def minute(n: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(minutes=n)
-
 
 # -- builders ------------------------------------------------------------------------------------
-
-
-def series(
-    namespace: str,
-    metric: str,
-    dimensions: dict[str, str],
-    values: Values,
-    *,
-    resource: str | None = "",
-    start: int = 0,
-    period: int = 60,
-    stat: str = "Sum",
-    account: str = ACCOUNT,
-) -> pd.DataFrame:
-    """One metric series as store rows; a None value is a period with no datapoint."""
-    index = np.array([i for i, v in enumerate(values) if v is not None], dtype=np.int64)
-    dims = ",".join(f"{k}={v}" for k, v in sorted(dimensions.items()))
-    return pd.DataFrame(
-        {
-            "account": account,
-            "region": REGION,
-            "namespace": namespace,
-            "metric": metric,
-            "dimensions": dims,
-            "stat": stat,
-            "period_s": period,
-            "ts": pd.DatetimeIndex(T0 + pd.to_timedelta((start + index) * period, unit="s"))
-            .as_unit("ms")
-            .to_numpy(),
-            "resource": resource,
-            "value": np.array([values[i] for i in index], dtype=np.float64),
-        },
-        columns=METRICS.columns,
-    )
-
-
-def frame(*parts: pd.DataFrame) -> pd.DataFrame:
-    parts = tuple(p for p in parts if not p.empty)
-    if not parts:
-        return pd.DataFrame(columns=METRICS.columns)
-    return pd.concat(parts, ignore_index=True)
 
 
 def app_edge(
@@ -186,14 +146,6 @@ def edge_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=EDGES.columns)
 
 
-def fn_arn(name: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-
-
-def queue_arn(name: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-
-
 def function(name: str, *, queues: tuple[str, ...] = (), is_async: bool = False) -> LambdaFunction:
     return LambdaFunction(
         name=name,
@@ -241,19 +193,6 @@ def rule(name: str, *targets: str, bus: str = "default") -> EventRule:
         event_pattern="{}",
         targets=tuple(RuleTarget(t.rsplit(":", 1)[-1], t, None, 4, 3600) for t in targets),
         tags={},
-    )
-
-
-def inventory(**records: Any) -> pd.DataFrame:
-    return inventory_frame(
-        Inventory(
-            ACCOUNT,
-            REGION,
-            datetime(2024, 6, 10, tzinfo=UTC),
-            functions=tuple(records.get("functions", ())),
-            queues=tuple(records.get("queues", ())),
-            rules=tuple(records.get("rules", ())),
-        )
     )
 
 
