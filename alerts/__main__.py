@@ -2,8 +2,9 @@
 
     python -m alerts detect [--config FILE] [--store LOCATION] [--now TIME] [--days N] [--dry-run]
 
-Reads the last ``--days`` (default 7) of the store up to ``--now`` (default: the end of the
-newest metrics), runs every detector, and writes the incidents (``--dry-run``: print only).
+Reads the last ``--days`` (default: the config's ``[detection] lookback``, 7 days) of the store up
+to ``--now`` (default: the end of the newest metrics), runs every detector with the settings of
+the config's ``[detection]`` section, and writes the incidents (``--dry-run``: print only).
 Exit status 0 when every detector ran, 3 when some failed (named on stdout), 2 for bad usage,
 1 for anything else. ``python -m alerts.evaluate`` scores the anomaly detector on a corpus.
 """
@@ -32,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", help="store location: a folder or s3://bucket/prefix (env STORMWATCH_STORE)"
     )
     detect.add_argument("--now", help="end of the window (ISO time, UTC); default: newest data")
-    detect.add_argument("--days", type=float, default=7.0, help="days of history to read")
+    detect.add_argument(
+        "--days",
+        type=float,
+        help="days of history to read (default: [detection] lookback in the config, else 7)",
+    )
     detect.add_argument("--dry-run", action="store_true", help="print, do not write incidents")
     detect.add_argument("--traceback", action="store_true", help="show the full error on failure")
     return parser
@@ -46,13 +51,16 @@ def _known() -> tuple[Known, ...]:
 
 def _main(raw: list[str], out: TextIO) -> int:
     args = build_parser().parse_args(raw)
+    import dataclasses
+
     import pandas as pd
 
-    from alerts.detect import DetectSettings, detect
+    from alerts.detect import detect
+    from alerts.settings import settings_from_config
     from collectors.config import load_config
     from collectors.store import Store
 
-    if not args.days > 0:
+    if args.days is not None and not args.days > 0:
         raise UsageError(f"--days must be positive, got {args.days:g}")
     now = None
     if args.now:
@@ -61,7 +69,9 @@ def _main(raw: list[str], out: TextIO) -> int:
         except ValueError:
             raise UsageError(f"--now: not a time: {args.now!r} (e.g. 2026-11-23T09:00Z)") from None
     config = load_config(args.config, overrides={"store": args.store})
-    settings = DetectSettings(lookback=pd.Timedelta(days=args.days))
+    settings = settings_from_config(config)
+    if args.days is not None:  # the option wins over the file
+        settings = dataclasses.replace(settings, lookback=pd.Timedelta(days=args.days))
     report = detect(Store(config.store), now=now, settings=settings, write=not args.dry_run)
     print(report.summary(), file=out)
     for inc in report.incidents:
@@ -83,4 +93,7 @@ def main(
 
 
 if __name__ == "__main__":
+    from alerts.allocator import tune_allocator
+
+    tune_allocator()
     sys.exit(main())

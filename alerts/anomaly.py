@@ -139,6 +139,11 @@ def _robust_level(x: np.ndarray, min_count: int) -> np.ndarray:
     return level
 
 
+def _nan0(x: np.ndarray) -> np.ndarray:
+    """``x`` with NaN as 0 (``np.nan_to_num`` without its slower infinity handling)."""
+    return np.where(np.isnan(x), x.dtype.type(0), x)
+
+
 def _shift(x: np.ndarray, k: int) -> np.ndarray:
     """``x`` moved ``k`` places later (NaN in front)."""
     out = np.empty_like(x)
@@ -156,7 +161,7 @@ def _seasonal_median(x: np.ndarray, lag: int, cycles: int) -> np.ndarray:
     if cycles == SEASON_CYCLES:
         med = _med5(*lags, strict=False)
     else:
-        total = sum(np.nan_to_num(v) for v in lags)
+        total = sum(_nan0(v) for v in lags)
         with np.errstate(invalid="ignore", divide="ignore"):
             med = total / count
     med[count < 2] = np.nan
@@ -176,7 +181,7 @@ def _block_quantiles(
     """
     n = len(r)
     nb = n // block
-    out = np.full((len(qs), n), np.nan)
+    out = np.full((len(qs), n), np.nan, dtype=r.dtype)
     if nb < 2:
         return out
     rows = r[: nb * block].reshape(nb, block)
@@ -202,9 +207,7 @@ def _block_quantiles(
         ]
     )
     # Point i (in block i // block) uses the estimate of the block before its own.
-    which = np.arange(n) // block - 1
-    valid = which >= 0
-    out[:, valid] = smoothed[:, which[valid]]
+    out[:, block:] = np.repeat(smoothed.astype(r.dtype), block, axis=1)[:, : n - block]
     return out
 
 
@@ -242,7 +245,7 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
     level = _robust_level(past, MIN_LEVEL_POINTS)
 
     # Model B: seasonal (daily, and weekly when two weeks exist) plus a recent-level term.
-    expected_b = np.full(n, np.nan)
+    expected_b = np.full(n, np.nan, dtype=x.dtype)
     day = _DAY_S / period_s
     if day >= 4 and abs(day - round(day)) < 1e-6 and n > 2 * round(day):
         seasonal = _seasonal_median(x, round(day), SEASON_CYCLES)
@@ -275,9 +278,9 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
                 )
             )
         q50, q90, q99 = quantiles
-        floor = np.maximum(quantum, p.relative_floor * np.abs(np.nan_to_num(expected)))
+        floor = np.maximum(quantum, p.relative_floor * np.abs(_nan0(expected)))
         if is_count:
-            floor = np.maximum(floor, np.sqrt(np.maximum(np.nan_to_num(expected), 0.25)))
+            floor = np.maximum(floor, np.sqrt(np.maximum(_nan0(expected), 0.25)))
         # One more decade of surprise: q99 - q90, or (q90 - q50) scaled as an exponential tail
         # would have it when that is wider (a block's q99 rests on few points).
         spread = np.fmax(np.fmax(q99 - q90, p.tail_ratio * (q90 - q50)), floor)
@@ -295,7 +298,7 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
                 0.0,
             )
         ok = ready & np.isfinite(q90) & np.isfinite(q99) & np.isfinite(expected)
-        surprise = np.where(ok, np.fmax(np.nan_to_num(point), np.nan_to_num(run)), np.nan)
+        surprise = np.where(ok, np.fmax(_nan0(point), _nan0(run)), np.nan)
         half = p.band_z * spread + base
         return {"surprise": surprise, "expected": expected, "half": half, "ok": ok}
 
@@ -316,7 +319,7 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
     for b in others:
         use_b = b["ok"] & (~(b["surprise"] > chosen["surprise"]) | ~chosen["ok"])
         chosen = {k: np.where(use_b, b[k], chosen[k]) for k in chosen}
-    surprise = np.nan_to_num(chosen["surprise"])
+    surprise = _nan0(chosen["surprise"])
     # Decades of surprise beyond the first → (0, 1), strictly increasing (no ties at the top, so
     # thresholds can rank the strongest anomalies).
     score = 1.0 - np.exp(-np.maximum(surprise - 1.0, 0.0) / p.surprise_scale)

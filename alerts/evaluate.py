@@ -491,4 +491,7 @@ def main(
 
 
 if __name__ == "__main__":
+    from alerts.allocator import tune_allocator
+
+    tune_allocator()
     sys.exit(main())

@@ -6,6 +6,7 @@ points per second over the whole set (median of ``--repeat`` runs) and the peak 
 is element-wise NumPy on one thread, so the figure is per core.
 
 Usage: .venv/bin/python benchmarks/anomaly_throughput.py [--series 100] [--points 100800]
+       [--glibc-defaults]  (without the allocator tuning the product's entry points apply)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alerts.allocator import tune_allocator
 from alerts.anomaly import score_series
 
 
@@ -42,6 +44,9 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=100)
     parser.add_argument("--points", type=int, default=100_800)  # 10 weeks of minutes
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--glibc-defaults", action="store_true", help="measure without tune_allocator()"
+    )
     args = parser.parse_args()
     data = [make_series(args.points, seed) for seed in range(args.series)]
     total = sum(len(v) for _, v in data)
@@ -60,4 +65,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if "--glibc-defaults" not in sys.argv:
+        tune_allocator()  # as the product's entry points do (alerts/allocator.py)
     main()

@@ -24,6 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from alerts.allocator import tune_allocator
 from alerts.detect import detect
 from collectors.store import Store
 
@@ -151,4 +152,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_allocator()  # as the product's entry points do (alerts/allocator.py)
     main()

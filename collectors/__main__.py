@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
+    from alerts.detect import DetectSettings
     from collectors.store import Store
 
 __all__ = ["ExitStatus", "UsageError", "build_parser", "main"]
@@ -105,14 +106,24 @@ def _main(raw: list[str], out: TextIO, err: TextIO) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    collector.run(stop, on_cycle=after_cycle(collector.store, out, detect=args.detect))
+    settings = None
+    if args.detect:
+        from alerts.settings import settings_from_config  # the CLI composes; collectors do not
+
+        settings = settings_from_config(config)
+    collector.run(
+        stop, on_cycle=after_cycle(collector.store, out, detect=args.detect, settings=settings)
+    )
     return ExitStatus.OK
 
 
-def after_cycle(store: Store, out: TextIO, *, detect: bool) -> Callable[[Any], None]:
+def after_cycle(
+    store: Store, out: TextIO, *, detect: bool, settings: DetectSettings | None = None
+) -> Callable[[Any], None]:
     """What the loop does after each cycle: print its summary and, with ``--detect``, update
-    the incidents. A failed detection is printed and the loop goes on (collection matters
-    more than one late detection)."""
+    the incidents with ``settings`` (the config's ``[detection]``; None: the defaults). A failed
+    detection is printed and the loop goes on (collection matters more than one late
+    detection)."""
 
     def step(report: Any) -> None:
         print(report.summary(), file=out, flush=True)
@@ -121,7 +132,7 @@ def after_cycle(store: Store, out: TextIO, *, detect: bool) -> Callable[[Any], N
         from alerts.detect import detect as run_detect  # the CLI composes; collectors do not
 
         try:
-            print(run_detect(store).summary(), file=out, flush=True)
+            print(run_detect(store, settings=settings).summary(), file=out, flush=True)
         except Exception as exc:  # keep collecting
             print(f"detect failed: {type(exc).__name__}: {exc}", file=out, flush=True)
 
@@ -136,4 +147,7 @@ def main(
 
 
 if __name__ == "__main__":
+    from alerts.allocator import tune_allocator
+
+    tune_allocator()
     sys.exit(main())

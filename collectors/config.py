@@ -16,6 +16,13 @@ Every problem is found at load time and reported together in one :class:`ConfigV
 whose lines each name the origin (the file, the environment variable or the command line), the
 key as a dotted path (``accounts[1].role_arn``) and what was expected. Durations are whole
 seconds; in the file they may also be written ``"90s"``, ``"10m"``, ``"1h30m"``, ``"1d"``.
+
+``[detection]`` tunes ``alerts detect``. Its keys are not listed here: they are the single-value
+fields of the detectors' settings dataclasses, and :mod:`alerts.settings` derives them. That
+module is imported only when the file has a ``[detection]`` table (collectors do not otherwise
+import the detectors); the values are checked here like every other key and kept on
+:attr:`Config.detection` as written, and ``alerts.settings.settings_from_config`` makes the
+``DetectSettings``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from collectors.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    from alerts.settings import Table
 
 ENV_CONFIG: Final = "STORMWATCH_CONFIG"
 ENV_STORE: Final = "STORMWATCH_STORE"
@@ -145,7 +154,11 @@ class AwsOptions:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The whole configuration. ``origins`` says where each top-level key's value came from."""
+    """The whole configuration. ``origins`` says where each top-level key's value came from.
+
+    ``detection``: the validated ``[detection]`` values as written (durations in whole seconds),
+    e.g. ``{"lookback": 86400, "errors": {"rate_min": 0.1}}``; only the keys that were given.
+    """
 
     accounts: tuple[AccountConfig, ...] = (AccountConfig(DEFAULT_ACCOUNT),)
     regions: tuple[str, ...] = (DEFAULT_REGION,)
@@ -153,6 +166,7 @@ class Config:
     breakers: tuple[BreakerSource, ...] = ()
     intervals: Intervals = field(default_factory=Intervals)
     aws: AwsOptions = field(default_factory=AwsOptions)
+    detection: dict[str, Any] = field(default_factory=dict)
     store: str = DEFAULT_STORE
     path: Path | None = None
     origins: dict[str, str] = field(default_factory=dict)
@@ -358,7 +372,16 @@ EXAMPLE_ROLE_ARN: Final = "arn:aws:iam::123456789012:role/stormwatch-read-only"
 
 T = TypeVar("T")
 
-_TOP_KEYS: Final = ("accounts", "regions", "store", "discovery", "breakers", "intervals", "aws")
+_TOP_KEYS: Final = (
+    "accounts",
+    "regions",
+    "store",
+    "discovery",
+    "breakers",
+    "intervals",
+    "aws",
+    "detection",
+)
 _ACCOUNT_KEYS: Final = (
     "name",
     "account_id",
@@ -494,6 +517,7 @@ class _Checker:
         breakers = self.breakers(raw.get("breakers"), accounts)
         intervals = self.intervals(self.table("intervals", raw.get("intervals", {})))
         aws = self.aws(self.table("aws", raw.get("aws", {})))
+        detection = self.detection(self.table("detection", raw.get("detection", {})))
         return Config(
             accounts=accounts,
             regions=regions,
@@ -501,6 +525,7 @@ class _Checker:
             breakers=breakers,
             intervals=intervals,
             aws=aws,
+            detection=detection,
             store=store,
             path=file_path,
             origins=dict(self.origins),
@@ -772,6 +797,64 @@ class _Checker:
                 f"got {options.backoff_cap:g}",
             )
         return options
+
+    def detection(self, table: dict[str, Any]) -> dict[str, Any]:
+        """The ``[detection]`` values that were given, checked against the settings' schema."""
+        if not table:
+            return {}
+        # Lazily: the schema comes from the detectors' settings dataclasses (see the docstring).
+        from alerts.settings import rejected, schema
+
+        top, *tables = schema()
+        out = self.detection_table(top, table, subtables=tuple(t.name for t in tables))
+        for sub in tables:
+            if sub.name in table:
+                values = self.detection_table(sub, self.table(sub.dotted, table[sub.name]))
+                if values:
+                    out[sub.name] = values
+        for key, reason in rejected(out):
+            detector, *name = key.split(".")[1:]
+            got = out[detector][name[0]] if name else out[detector]
+            why = re.sub(r",? got .*$", "", reason)  # the value is shown once, below
+            self.expected(key, f"a value the {detector} detector accepts ({why})", got)
+        return out
+
+    def detection_table(
+        self, spec: Table, table: dict[str, Any], subtables: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """The given values of one table of ``[detection]``, each checked against ``spec``."""
+        allowed = (*(k.name for k in spec.keys), *subtables)
+        fixed = set(spec.fixed)
+        for name in table:
+            if name in fixed:
+                self.fail(
+                    f"{spec.dotted}.{_key(name)}",
+                    "cannot be set in the config file (only numbers, true/false, strings and "
+                    f"durations can); expected one of: {', '.join(allowed)}",
+                )
+        self.known_keys(spec.dotted, {k: v for k, v in table.items() if k not in fixed}, allowed)
+        values: dict[str, Any] = {}
+        for key in spec.keys:
+            if key.name not in table:
+                continue
+            dotted, value = f"{spec.dotted}.{key.name}", table[key.name]
+            parsed: Any = None
+            if key.kind == "int":
+                parsed = self.integer(dotted, value, key.minimum, f"an integer >= {key.minimum}")
+            elif key.kind == "float":
+                parsed = self.number(dotted, value, key.minimum, f"a number >= {key.minimum}")
+            elif key.kind == "bool":
+                if isinstance(value, bool):
+                    parsed = value
+                else:
+                    self.expected(dotted, "true or false", value)
+            elif key.kind == "str":
+                parsed = self.string(dotted, value, "a non-empty string")
+            else:
+                parsed = self.duration(dotted, value, key.minimum)
+            if parsed is not None:
+                values[key.name] = parsed
+        return values
 
 
 def _key(name: str) -> str:
