@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 DEFAULT_LOOKBACK = pd.Timedelta(days=7)
 # Tables each run reads, and the one the anomaly band needs most history from.
 TABLES = ("metrics", "breakers", "queues", "edges", "inventory")
+# Key columns read as categoricals: a week of 1-minute metrics for 1,000 resources is 37 M rows,
+# and a string per row per key column was most of the detector's memory (docs/benchmarks.md).
+CATEGORICAL = {
+    "metrics": ("account", "region", "namespace", "metric", "dimensions", "stat", "resource"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +178,9 @@ def read_frames(
     for table in TABLES:
         # Inventory and breaker tables change slowly: read their latest rows from further back.
         since = start - pd.Timedelta(days=1) if table == "inventory" else start
-        frames[table] = store.read(table, start=since, end=end)
+        frames[table] = store.read(
+            table, start=since, end=end, categorical=CATEGORICAL.get(table, ())
+        )
         problems += [str(p) for p in store.last_read_problems]
     return frames, problems
 

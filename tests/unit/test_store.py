@@ -431,6 +431,27 @@ def test_columns_are_projected(store: Store) -> None:
     assert len(found) == 2
 
 
+def test_categorical_columns_hold_the_same_values(store: Store) -> None:
+    store.write("metrics", metrics_frame("2024-05-01T00:00:00Z", 3))
+    plain = store.read("metrics").sort_values(["resource", "metric", "ts"], ignore_index=True)
+    coded = store.read("metrics", categorical=["resource", "metric"]).sort_values(
+        ["resource", "metric", "ts"], ignore_index=True
+    )
+    assert isinstance(coded["resource"].dtype, pd.CategoricalDtype)
+    assert isinstance(coded["metric"].dtype, pd.CategoricalDtype)
+    assert coded["resource"].astype(str).tolist() == plain["resource"].astype(str).tolist()
+    pd.testing.assert_series_equal(coded["value"], plain["value"])
+    # Empty reads and projections without the column still work.
+    assert store.read("metrics", start="2030-01-01T00:00Z", categorical=["resource"]).empty
+    assert list(store.read("metrics", columns=["ts"], categorical=["resource"]).columns) == ["ts"]
+
+
+def test_categorical_refuses_a_non_string_column(store: Store) -> None:
+    store.write("metrics", metrics_frame("2024-05-01T00:00:00Z", 1))
+    with pytest.raises(ValueError, match="column value is not a string column"):
+        store.read("metrics", categorical=["value"])
+
+
 def test_empty_reads_have_the_declared_columns_and_dtypes(store: Store) -> None:
     nothing = store.read("breakers")
     assert list(nothing.columns) == TABLES["breakers"].columns
