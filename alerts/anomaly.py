@@ -32,9 +32,10 @@ How a point is judged
    series, so a mostly-zero series judges a burst by how unlikely it is at its rate.
 4. **Surprise**, in decades of tail probability: a deviation at q90 is 1 (p = 0.1), and each
    further ``max(q99 - q90, 1.2 × (q90 - q50))`` adds one (an exponential tail fitted between the
-   quantiles). A short-run term catches level shifts and bursts of variance that no single
-   point shows: the median deviation of the last five points, scored the same way and weighted
-   by ``run_power`` (independent points would give 3×; real residuals are correlated), counted
+   quantiles). A short-run term catches level shifts, bursts of variance and a scheduled job
+   that runs on — runs that no single point shows: the median deviation of the last five
+   points, judged against the block quantiles of that same five-point median in the past (so
+   a spike every 15 minutes is a normal point but five high points in a row are new), counted
    only while the current point is itself off.
 5. **Score** = ``1 - exp(-(surprise - 1) / surprise_scale)``: strictly increasing, so the
    strongest anomalies keep their order. ``DEFAULT_THRESHOLD`` (0.6) is about 5 decades of
@@ -77,7 +78,8 @@ class BandParams:
     tail_ratio: float = 1.2  # decade width as a multiple of q90 - q50, at least
     tail_across: float = 0.8  # quantile across blocks of the blocks' q99 (a lone spike is ignored)
     min_history: int = 96  # points before any score is given (cold start: two blocks)
-    run_power: float = 2.0  # surprise multiplier of the short-run term
+    run_power: float = 1.0  # surprise multiplier of the short-run term (own tail: no boost)
+    run_floor: float = 0.5  # the short run's spread floor, as a fraction of a point's
     surprise_scale: float = 4.6  # decades of surprise per e-fold of (1 - score)
     relative_floor: float = 0.01  # spread floor as a fraction of |expected|
     band_z: float = 3.0  # half-width of the displayed band beyond q90, in decades
@@ -265,19 +267,24 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
     block = max(p.min_block, round(p.block_s / period_s))
     ready = np.arange(n) >= p.min_history
 
+    def quantiles_of(deviation: np.ndarray, run_dev: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Block quantiles of a model's deviations and of their short-run medians."""
+        qs, across = (0.5, 0.9, 0.99), (0.5, 0.5, p.tail_across)
+        return (
+            *_block_quantiles(deviation, block, p.blocks, qs, across),
+            *_block_quantiles(run_dev, block, p.blocks, qs, across),
+        )
+
     def judge(
         expected: np.ndarray, quantiles: tuple[np.ndarray, ...] | None = None
-    ) -> dict[str, np.ndarray]:
+    ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, ...]]:
         """Surprise (decades) of each point, and the band, under one model of ``expected``
-        (with its own residual quantiles, or those given)."""
+        (with its own residual quantiles, or those given); and the quantiles used."""
         deviation = np.abs(x - expected)
+        run_dev = _rolling_med5(deviation, strict=True)
         if quantiles is None:
-            quantiles = tuple(
-                _block_quantiles(
-                    deviation, block, p.blocks, (0.5, 0.9, 0.99), (0.5, 0.5, p.tail_across)
-                )
-            )
-        q50, q90, q99 = quantiles
+            quantiles = quantiles_of(deviation, run_dev)
+        q50, q90, q99, r50, r90, r99 = quantiles
         floor = np.maximum(quantum, p.relative_floor * np.abs(_nan0(expected)))
         if is_count:
             floor = np.maximum(floor, np.sqrt(np.maximum(_nan0(expected), 0.25)))
@@ -285,37 +292,35 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
         # would have it when that is wider (a block's q99 rests on few points).
         spread = np.fmax(np.fmax(q99 - q90, p.tail_ratio * (q90 - q50)), floor)
         base = np.fmax(q90, 0.5 * floor)  # one decade (p = 0.1)
+        run_floor = p.run_floor * floor
+        run_spread = np.fmax(np.fmax(r99 - r90, p.tail_ratio * (r90 - r50)), run_floor)
+        run_base = np.fmax(r90, 0.5 * run_floor)
         with np.errstate(invalid="ignore", divide="ignore"):
             point = np.where(
                 deviation > base, 1.0 + _tail(deviation, base, spread), deviation / base
             )
-            # For independent points P(median of k > x) ~ C(k, k//2+1) p(x)^(k//2+1); residuals
-            # of real metrics are correlated, so the power is discounted (run_power).
-            run_dev = _rolling_med5(deviation, strict=True)
+            # The short run (median of the last five deviations) against the tail of its own
+            # past: a sustained shift or a job that runs on shows here while each of its
+            # points is one the series has seen before.
             run = np.where(
-                (run_dev > base) & (deviation > base),  # the run is still going on now
-                p.run_power * (1.0 + _tail(run_dev, base, spread)),
+                (run_dev > run_base) & (deviation > base),  # the run is still going on now
+                p.run_power * (1.0 + _tail(run_dev, run_base, run_spread)),
                 0.0,
             )
         ok = ready & np.isfinite(q90) & np.isfinite(q99) & np.isfinite(expected)
         surprise = np.where(ok, np.fmax(_nan0(point), _nan0(run)), np.nan)
         half = p.band_z * spread + base
-        return {"surprise": surprise, "expected": expected, "half": half, "ok": ok}
+        return {"surprise": surprise, "expected": expected, "half": half, "ok": ok}, quantiles
 
     # A point is anomalous only if no model explains it: the recent level, the level of the
     # last hours (so the return from a short dip is not a new anomaly) and, once days of history
     # exist, the same time on previous days. The reported band is the explaining model's.
     # The longer level only moves the expected value (it is too coarse to have a residual
     # scale of its own: a loose model would explain every spike).
-    level_quantiles = tuple(
-        _block_quantiles(
-            np.abs(x - level), block, p.blocks, (0.5, 0.9, 0.99), (0.5, 0.5, p.tail_across)
-        )
-    )
-    chosen = judge(level, level_quantiles)
-    others = [judge(_block_level(x, block, p.long_blocks), level_quantiles)]
+    chosen, level_quantiles = judge(level)
+    others = [judge(_block_level(x, block, p.long_blocks), level_quantiles)[0]]
     if np.isfinite(expected_b).any():
-        others.append(judge(expected_b))
+        others.append(judge(expected_b)[0])
     for b in others:
         use_b = b["ok"] & (~(b["surprise"] > chosen["surprise"]) | ~chosen["ok"])
         chosen = {k: np.where(use_b, b[k], chosen[k]) for k in chosen}

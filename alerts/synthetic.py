@@ -16,6 +16,12 @@ real metrics hard:
 - ``noise_burst``: seasonal base; anomalies are spells of much larger variance, same mean;
 - ``trend_gaps``: a slow trend over the whole file (not an anomaly) and missing rows; anomalies
   are spikes and dips.
+- ``autocorrelated``: utilisation-like AR(1) noise on a wandering level, within 0–100, rounded
+  to 0.1; anomalies are spikes and plateaus;
+- ``periodic_jobs``: a scheduled job spikes the metric every 15–60 minutes (normal); anomalies
+  are a job that runs on;
+- ``request_counts``: integer counts at a moderate rate; anomalies are outages and surges;
+- ``ramp``: anomalies are leaks, a slow climb and a sudden return.
 
 Any series may also lose rows (gaps); the rows around each anomaly's onset are always kept.
 Labels follow NAB: one window per anomaly, of ``10% × rows ⁄ anomalies`` rows, centred on the
@@ -52,6 +58,10 @@ KINDS: tuple[str, ...] = (
     "latency",
     "noise_burst",
     "trend_gaps",
+    "autocorrelated",
+    "periodic_jobs",
+    "request_counts",
+    "ramp",
 )
 PERIODS_S: tuple[int, ...] = (60, 300)
 LENGTHS: tuple[int, int] = (2000, 10000)
@@ -194,6 +204,84 @@ def _trend_gaps(d: _Draft) -> None:
     _spikes(d, sigma)
 
 
+def _autocorrelated(d: _Draft) -> None:
+    """Utilisation-like: AR(1) noise (each point leans on the last) on a wandering level, kept
+    within 0–100 and rounded to 0.1, as CPU percentages are."""
+    rng = d.rng
+    phi = rng.uniform(0.7, 0.95)
+    sigma = rng.uniform(1.0, 4.0)  # stationary σ of the AR noise
+    shocks = rng.normal(0, sigma * np.sqrt(1 - phi**2), d.n)
+    # AR(1) as a linear filter, vectorised: x_t = sum_k phi^k e_(t-k), via a scaled cumsum in
+    # chunks short enough that phi^-k stays finite.
+    noise = np.empty(d.n)
+    carry, chunk = 0.0, 200
+    for a in range(0, d.n, chunk):
+        e = shocks[a : a + chunk]
+        k = np.arange(len(e))
+        x = phi**k * (carry * phi + np.cumsum(e * phi ** (-k)))
+        noise[a : a + len(e)] = x
+        carry = x[-1]
+    wander = np.cumsum(rng.normal(0, sigma * 0.02, d.n))  # a slow random walk, not an anomaly
+    level = rng.uniform(15, 60) * (1 + 0.2 * _daily(d.seconds, rng.uniform(0, 2 * np.pi)))
+    values = level + wander + noise
+    for k, onset in enumerate(d.onsets):
+        if rng.random() < 0.5:
+            rows = int(rng.integers(1, 6))
+            d.kinds[k] = "spike"
+        else:
+            rows = int(rng.integers(30, 200))
+            d.kinds[k] = "plateau"
+        values[onset : onset + rows] += rng.uniform(6, 10) * sigma
+        d.durations[k] = min(rows, d.n - int(onset))
+    d.values = np.round(np.clip(values, 0.0, 100.0), 1)
+
+
+def _periodic_jobs(d: _Draft) -> None:
+    """A quiet base with a scheduled job every 15, 30 or 60 minutes that spikes the metric for a
+    period or two (normal); anomalies are a job that runs on for 10–60 periods."""
+    rng = d.rng
+    values, sigma = _seasonal_base(d)
+    every = int(rng.choice([900, 1800, 3600]))
+    runs = max(int(rng.integers(60, 181)) // int(d.seconds[1] - d.seconds[0]), 1)
+    job_height = rng.uniform(8, 20) * sigma
+    in_job = (d.seconds % every) < runs * (d.seconds[1] - d.seconds[0])
+    values = values + job_height * in_job
+    for k, onset in enumerate(d.onsets):
+        rows = int(rng.integers(10, 61))
+        values[onset : onset + rows] += job_height * (1 - in_job[onset : onset + rows])
+        d.kinds[k], d.durations[k] = "runaway-job", min(rows, d.n - int(onset))
+    d.values = values
+
+
+def _request_counts(d: _Draft) -> None:
+    """Integer counts at a moderate rate (5–200 per period) with a daily cycle; anomalies are an
+    outage (counts fall to a tenth or nothing) or a surge (3–5×), for 5–40 periods."""
+    rng = d.rng
+    rate = rng.uniform(5, 200) * (1 + 0.5 * _daily(d.seconds, rng.uniform(0, 2 * np.pi)))
+    rate *= 1 - rng.uniform(0.1, 0.4) * _weekend(d.seconds)
+    for k, onset in enumerate(d.onsets):
+        rows = int(rng.integers(5, 41))
+        if rng.random() < 0.5:
+            rate[onset : onset + rows] *= rng.choice([0.0, 0.1])
+            d.kinds[k] = "outage"
+        else:
+            rate[onset : onset + rows] *= rng.uniform(3, 5)
+            d.kinds[k] = "surge"
+        d.durations[k] = min(rows, d.n - int(onset))
+    d.values = rng.poisson(rate).astype(np.float64)
+
+
+def _ramp(d: _Draft) -> None:
+    """Seasonal base; anomalies are leaks: a steady climb of 8–15σ over 60–300 periods that
+    drops back at once (a restart)."""
+    values, sigma = _seasonal_base(d)
+    for k, onset in enumerate(d.onsets):
+        rows = min(int(d.rng.integers(60, 301)), d.n - int(onset))
+        values[onset : onset + rows] += np.linspace(0, d.rng.uniform(8, 15) * sigma, rows)
+        d.kinds[k], d.durations[k] = "leak", rows
+    d.values = values
+
+
 GENERATORS: dict[str, Callable[[_Draft], None]] = {
     "seasonal": _seasonal,
     "level_shift": _level_shift,
@@ -201,6 +289,10 @@ GENERATORS: dict[str, Callable[[_Draft], None]] = {
     "latency": _latency,
     "noise_burst": _noise_burst,
     "trend_gaps": _trend_gaps,
+    "autocorrelated": _autocorrelated,
+    "periodic_jobs": _periodic_jobs,
+    "request_counts": _request_counts,
+    "ramp": _ramp,
 }
 
 

@@ -31,7 +31,8 @@ A file's windows are the union of the windows of every incident on that file's r
 window can cover minutes where that particular metric stays calm (NAB then counts the window as
 missed for a detector that only reads that file). Breakers have no CloudWatch metric and are not
 exported. Each account also gets a few control series (its entry function's invocations and
-errors, its busiest queue's receives), labelled only if an incident touches them.
+errors, its busiest queue's receives), labelled only if an incident touches them. As on
+CloudWatch, a function's Duration has no row in a minute it was not invoked (a gap, not 0).
 """
 
 from __future__ import annotations
@@ -174,7 +175,14 @@ _Series = tuple[str, str, "Callable[[SimulationResult, str], np.ndarray]"]
 _LAMBDA: list[_Series] = [
     ("AWS/Lambda", "Invocations", lambda r, n: r.functions[n].invocations),
     ("AWS/Lambda", "Errors", lambda r, n: r.functions[n].errors),
-    ("AWS/Lambda", "Duration-p99", lambda r, n: r.functions[n].duration_p99_ms),
+    # A minute with no invocation has no Duration datapoint on CloudWatch: a gap, not 0 ms.
+    (
+        "AWS/Lambda",
+        "Duration-p99",
+        lambda r, n: np.where(
+            r.functions[n].invocations > 0, r.functions[n].duration_p99_ms, np.nan
+        ),
+    ),
 ]
 _SOURCE_QUEUE: list[_Series] = [
     ("AWS/SQS", "NumberOfMessagesReceived", lambda r, n: r.queues[n].received),
@@ -236,11 +244,12 @@ def _csv_times(timestamps: np.ndarray) -> list[str]:
 
 
 def _csv(times: list[str], values: np.ndarray) -> str:
+    """Rows for every minute with a value; NaN (no datapoint that minute) leaves a gap."""
     if np.issubdtype(values.dtype, np.integer):
         cells = [str(int(v)) for v in values]
     else:
-        cells = [f"{float(v):.3f}".rstrip("0").rstrip(".") for v in values]
-    lines = ["timestamp,value"] + [f"{t},{v}" for t, v in zip(times, cells, strict=True)]
+        cells = [f"{float(v):.3f}".rstrip("0").rstrip(".") if v == v else "" for v in values]
+    lines = ["timestamp,value"] + [f"{t},{v}" for t, v in zip(times, cells, strict=True) if v != ""]
     return "\n".join(lines) + "\n"
 
 

@@ -80,6 +80,22 @@ def test_a_level_shift_is_caught_then_adopted() -> None:
     assert score[1400:].max() < DEFAULT_THRESHOLD  # after a while the new level is normal
 
 
+def test_a_job_that_runs_on_is_caught_though_each_point_looks_like_a_job() -> None:
+    """A job spikes the metric for two minutes every 15 (learnt as normal); one that runs on
+    for half an hour has no single point higher than usual, but its run is new."""
+    n = 1440
+    rng = np.random.default_rng(9)
+    x = 20 + rng.normal(0, 1.0, n)
+    on_schedule = (np.arange(n) % 15) < 2
+    x[on_schedule] += 30.0
+    quiet = score_series(minutes(n), x)["score"].to_numpy()
+    assert quiet[200:].max() < DEFAULT_THRESHOLD  # the schedule is normal
+    x[1000:1030] = 50 + rng.normal(0, 1.0, 30)
+    score = score_series(minutes(n), x)["score"].to_numpy()
+    assert score[1000:1010].max() >= DEFAULT_THRESHOLD
+    assert score[:1000].max() < DEFAULT_THRESHOLD
+
+
 def test_daily_seasonality_is_learnt() -> None:
     """A daily peak that looks like a spike to a local model is expected once days repeat."""
     n = 6 * 1440

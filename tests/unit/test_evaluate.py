@@ -325,6 +325,23 @@ def test_synthetic_kinds_have_their_traits() -> None:
     latency = series["latency"].frame["value"]
     assert (latency > 0).all() and latency.mean() > latency.median()  # right-skewed
     assert {a.kind for a in series["level_shift"].anomalies} <= {"shift-up", "shift-down"}
+    cpu = series["autocorrelated"].frame["value"].to_numpy()
+    assert cpu.min() >= 0 and cpu.max() <= 100 and np.allclose(cpu, np.round(cpu, 1))
+    assert np.corrcoef(cpu[1:], cpu[:-1])[0, 1] > 0.5  # each point leans on the last
+    requests = series["request_counts"].frame["value"]
+    assert (requests == requests.round()).all() and requests.median() >= 3
+    assert {a.kind for a in series["request_counts"].anomalies} <= {"outage", "surge"}
+    jobs = series["periodic_jobs"]
+    values, times = jobs.frame["value"].to_numpy(), jobs.frame["timestamp"]
+    high = values > np.median(values) + 0.5 * (values.max() - np.median(values))
+    for a in jobs.anomalies:  # a runaway job is high off schedule; leave it out
+        high &= ~(
+            (times >= a.onset) & (times < a.onset + pd.Timedelta(a.rows * jobs.period_s, "s"))
+        )
+    seconds = pd.DatetimeIndex(times).as_unit("s").asi8
+    assert high.sum() > 10 and (seconds[high] % 900 < 300).all()  # jobs run on a schedule
+    assert all(a.kind == "runaway-job" and a.rows >= 10 for a in jobs.anomalies)
+    assert all(a.kind == "leak" and a.rows >= 60 for a in series["ramp"].anomalies)
     assert all(0.85 * 2000 <= len(s.frame) <= 10000 for s in series.values())
 
 
@@ -332,9 +349,10 @@ def test_synthetic_command_writes_a_corpus(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert synthetic.main([str(tmp_path), "--seed", "2", "--files-per-kind", "1"]) == 0
-    assert "6 files" in capsys.readouterr().out
+    kinds = len(synthetic.KINDS)
+    assert f"{kinds} files" in capsys.readouterr().out
     assert (tmp_path / "labels" / "combined_windows.json").is_file()
-    assert len(list((tmp_path / "data").rglob("*.csv"))) == 6
+    assert len(list((tmp_path / "data").rglob("*.csv"))) == kinds
 
 
 # --- baselines -------------------------------------------------------------------------------

@@ -133,6 +133,14 @@ def test_nab_export_layout(tmp_path):
     )
     assert sum(int(v) for _, v in rows[1:]) == int(prod.functions["payment-processor"].errors.sum())
 
+    # Duration: a row for each minute the function ran, none (a gap, as on CloudWatch) otherwise.
+    fn = staging.functions["checkout-payments"]
+    assert (fn.invocations == 0).any()  # the demo world has idle minutes to leave out
+    with (data / "staging/AWS/Lambda/Duration-p99__checkout-payments.csv").open() as handle:
+        durations = list(csv.reader(handle))[1:]
+    assert len(durations) == int((fn.invocations > 0).sum())
+    assert all(float(v) > 0 for _, v in durations)
+
     # windows: the union of the incidents on the file's resource, NAB-formatted, inclusive
     storm = [
         i
