@@ -14,8 +14,9 @@ How a point is judged
    - *recent level*: a median over the last 15 points (median of the medians of three runs of
      five); a level shift is absorbed after about 8 points, so a permanent change stops being
      anomalous while one spike never shows;
-   - *longer level*: the median level of the last few hours (so the return from a short dip is
-     not a second anomaly);
+   - *level before*: the recent level as it was ``long_lag`` (60) points ago, so the return from
+     a short dip is not a second anomaly. (A median over the last few hours explained too much:
+     on a daily ramp, a dip to the level of three hours ago looked like a "return");
    - *seasonal*, once two days exist: the median of the same minute on the previous five days
      (averaged with the same minute one and two weeks back once two weeks exist), plus the
      recent level of the deviation from that profile.
@@ -73,7 +74,7 @@ class BandParams:
 
     block_s: int = 3600  # seconds per block of residual quantiles ...
     min_block: int = 48  # ... and at least this many points (a q99 needs them)
-    long_blocks: int = 3  # blocks in the longer level model
+    long_lag: int = 60  # points back to the "level before": the return from a dip is no anomaly
     blocks: int = 24  # blocks of history behind the residual quantiles
     tail_ratio: float = 1.2  # decade width as a multiple of q90 - q50, at least
     tail_across: float = 0.8  # quantile across blocks of the blocks' q99 (a lone spike is ignored)
@@ -220,11 +221,6 @@ def _tail(dev: np.ndarray, base: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return (dev - base) / spread
 
 
-def _block_level(x: np.ndarray, block: int, blocks: int) -> np.ndarray:
-    """The median over the last ``blocks`` completed blocks of each block's median of ``x``."""
-    return _block_quantiles(x, block, blocks, (0.5,), (0.5,))[0]
-
-
 def _on_grid(ts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Place points on a regular grid; returns (grid values, each input's grid index, period)."""
     period = _period_seconds(ts)
@@ -312,13 +308,13 @@ def _score_grid(x: np.ndarray, period_s: float, p: BandParams) -> dict[str, np.n
         half = p.band_z * spread + base
         return {"surprise": surprise, "expected": expected, "half": half, "ok": ok}, quantiles
 
-    # A point is anomalous only if no model explains it: the recent level, the level of the
-    # last hours (so the return from a short dip is not a new anomaly) and, once days of history
-    # exist, the same time on previous days. The reported band is the explaining model's.
-    # The longer level only moves the expected value (it is too coarse to have a residual
-    # scale of its own: a loose model would explain every spike).
+    # A point is anomalous only if no model explains it: the recent level, the level before
+    # (so the return from a short dip is not a new anomaly) and, once days of history exist,
+    # the same time on previous days. The reported band is the explaining model's. The level
+    # before is judged with the recent level's residual scale (a stale level's own residuals
+    # would be loose enough to explain every spike).
     chosen, level_quantiles = judge(level)
-    others = [judge(_block_level(x, block, p.long_blocks), level_quantiles)[0]]
+    others = [judge(_shift(level, p.long_lag), level_quantiles)[0]]
     if np.isfinite(expected_b).any():
         others.append(judge(expected_b)[0])
     for b in others:
@@ -448,14 +444,31 @@ def detect_anomalies(
             & (metrics["metric"] == metric)
             & (metrics["stat"] == stat)
         ).to_numpy(dtype=bool)
-    rows = metrics[mask]
+    if not mask.any():
+        return []
+    # One series at a time from two flat arrays sorted by series: a pandas groupby would copy
+    # the whole selection again to split it (gigabytes for a week of 1,000 resources).
+    keyed = metrics.loc[mask, _SERIES]
+    series_id = keyed.groupby(_SERIES, sort=True, dropna=False).ngroup().to_numpy()
+    order = np.argsort(series_id, kind="stable")
+    series_id = series_id[order]
+    starts = np.flatnonzero(np.r_[True, series_id[1:] != series_id[:-1]])
+    stops = np.r_[starts[1:], len(series_id)]
+    rows = np.flatnonzero(mask)[order]
+    del series_id, order, keyed
+    ts_ms = pd.DatetimeIndex(metrics["ts"]).as_unit("ms").asi8[rows]
+    value_all = metrics["value"].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    firsts = metrics.iloc[rows[starts]]
+    resources = firsts["resource"].to_numpy() if "resource" in firsts else None
     findings: list[Finding] = []
-    for series, group in rows.groupby(_SERIES, sort=True, dropna=False):
-        account, region, namespace, metric, dimensions, stat, period_s = series
+    for k, (first, stop) in enumerate(zip(starts, stops, strict=True)):
+        account, region, namespace, metric, dimensions, stat, period_s = (
+            firsts[c].iloc[k] for c in _SERIES
+        )
         spec = watched[(namespace, metric, stat)]
         period = pd.Timedelta(seconds=int(period_s))
-        ts = pd.DatetimeIndex(group["ts"]).floor(period)
-        values = pd.Series(group["value"].to_numpy(), index=ts).groupby(level=0).last()
+        ts = pd.to_datetime(ts_ms[first:stop], unit="ms", utc=True).floor(period)
+        values = pd.Series(value_all[first:stop], index=ts).groupby(level=0).last()
         full = pd.date_range(values.index[0], min(now, values.index[-1] + period), freq=period)
         full = full[full < now] if len(full) > 1 else full
         fill = 0.0 if stat in settings.zero_fill_stats else np.nan
@@ -465,7 +478,7 @@ def detect_anomalies(
         wanted = {"up": direction > 0, "down": direction < 0}.get(spec.direction, direction != 0)
         score = scored["score"].to_numpy()
         hot = (score >= settings.threshold) & wanted
-        resource = str(group["resource"].iloc[0]) if "resource" in group else dimensions
+        resource = str(resources[k]) if resources is not None else dimensions
         for run in runs(hot, min_periods=1, max_gap=1):
             length = int(hot[run.first : run.last + 1].sum())
             peak_at = run.first + int(np.argmax(score[run.first : run.last + 1]))

@@ -446,6 +446,21 @@ def test_categorical_columns_hold_the_same_values(store: Store) -> None:
     assert list(store.read("metrics", columns=["ts"], categorical=["resource"]).columns) == ["ts"]
 
 
+def test_categorical_reads_across_files_with_different_values_and_filters(store: Store) -> None:
+    """Each Parquet file has its own dictionary; the frame's categories are their union, and
+    filters on a dictionary-read column still select rows."""
+    one = [("AWS/Lambda", "Errors", "FunctionName=a", "lambda:a")]
+    two = [("AWS/Lambda", "Errors", "FunctionName=b", "lambda:b")]
+    store.write("metrics", metrics_frame("2024-05-01T00:00:00Z", 2, series=one))
+    store.write("metrics", metrics_frame("2024-05-02T00:00:00Z", 2, series=two))
+    both = store.read("metrics", categorical=["resource", "dimensions"])
+    assert set(both["resource"].cat.categories) == {"lambda:a", "lambda:b"}
+    assert sorted(both["resource"].astype(str)) == ["lambda:a"] * 2 + ["lambda:b"] * 2
+    only_b = store.read("metrics", categorical=["resource"], filters={"resource": "lambda:b"})
+    assert only_b["resource"].astype(str).tolist() == ["lambda:b", "lambda:b"]
+    assert only_b["value"].tolist() == [0.0, 1.0]
+
+
 def test_categorical_refuses_a_non_string_column(store: Store) -> None:
     store.write("metrics", metrics_frame("2024-05-01T00:00:00Z", 1))
     with pytest.raises(ValueError, match="column value is not a string column"):
