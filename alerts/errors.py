@@ -266,17 +266,21 @@ def poisson_tail(count: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return out
 
 
-def _baseline(failures: np.ndarray, exposure: np.ndarray, s: ErrorSettings) -> np.ndarray:
-    """Each series' error rate per period: failures over exposure in the window of
-    ``baseline_window_s`` ending ``baseline_lag_s`` before the period's start, plus a prior worth
-    ``prior_invocations`` at ``prior_rate``. Periods before the grid count as idle (0/0), so a
-    series with no history is judged against the prior."""
-    k, n = failures.shape
+def _prefix_sums(x: np.ndarray) -> np.ndarray:
+    """Per row, sums of the periods before each column: column ``j`` holds ``x[:, :j].sum()``,
+    so any span's sum is a difference of two columns."""
+    return np.concatenate((np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)), axis=1)
+
+
+def _baseline(sum_failures: np.ndarray, sum_exposure: np.ndarray, s: ErrorSettings) -> np.ndarray:
+    """Each series' error rate per period, from the prefix sums of its failures and exposure:
+    failures over exposure in the window of ``baseline_window_s`` ending ``baseline_lag_s``
+    before the period's start, plus a prior worth ``prior_invocations`` at ``prior_rate``.
+    Periods before the grid count as idle (0/0), so a series with no history is judged against
+    the prior."""
+    n = sum_failures.shape[1] - 1
     lag = math.ceil(s.baseline_lag_s / s.period_s)
     window = max(1, math.ceil(s.baseline_window_s / s.period_s))
-    before = np.zeros((k, 1))
-    sum_failures = np.concatenate((before, np.cumsum(failures, axis=1)), axis=1)
-    sum_exposure = np.concatenate((before, np.cumsum(exposure, axis=1)), axis=1)
     t = np.arange(n)
     hi = np.clip(t - lag, 0, n)  # exclusive
     lo = np.clip(t - lag - window, 0, n)
@@ -323,13 +327,10 @@ def _confirmed(
     reach = np.array([min(run.last + s.max_gap, n - 1) for _, run in found], dtype=np.int64)
     # Cumulative sums of the active series (column j: periods before j).
     local = np.searchsorted(active, rows)
-    fails = failures[active]
-    rate = _baseline(fails, exposure[active], s)
-    expected = rate * exposure[active]
-    zero = np.zeros((len(active), 1))
-    sum_fails = np.concatenate((zero, np.cumsum(fails, axis=1)), axis=1)
-    sum_expected = np.concatenate((zero, np.cumsum(expected, axis=1)), axis=1)
-    sum_holds = np.concatenate((zero, np.cumsum(holds[active], axis=1)), axis=1)
+    sum_fails = _prefix_sums(failures[active])
+    rate = _baseline(sum_fails, _prefix_sums(exposure[active]), s)
+    sum_expected = _prefix_sums(rate * exposure[active])
+    sum_holds = _prefix_sums(holds[active])
     # One cell per (run, period d) in the run's reach.
     run_of, d = expand_spans(first, reach - first + 1)
     r, a = local[run_of], first[run_of]

@@ -803,16 +803,14 @@ class Store:
         # opened before the scan (so pruned files are never touched). Columns in `dictionary`
         # are read as Parquet stores them, dictionary-encoded: a week of metrics' key columns
         # never exist as one string per row (7.75 GB peak to read 1.1 GB of frame, otherwise).
-        if not dictionary:
-            return ds.FileSystemDataset.from_paths(
-                paths, schema=spec.schema, format=self._format, filesystem=self._fs
-            )
+        file_format = self._format
+        if dictionary:
+            read_options = ds.ParquetReadOptions(dictionary_columns=set(dictionary))
+            file_format = ds.ParquetFileFormat(read_options=read_options)
         return ds.FileSystemDataset.from_paths(
             paths,
             schema=_with_dictionaries(spec.schema, dictionary),
-            format=ds.ParquetFileFormat(
-                read_options=ds.ParquetReadOptions(dictionary_columns=set(dictionary))
-            ),
+            format=file_format,
             filesystem=self._fs,
         )
 
@@ -1051,7 +1049,6 @@ def _to_pandas(arrow: pa.Table) -> pd.DataFrame:
     # Each column's Arrow buffers are freed as it is converted (the table is not used again),
     # so a large read does not hold both copies at once.
     frame = arrow.to_pandas(types_mapper=_NULLABLE.get, split_blocks=True, self_destruct=True)
-    del arrow
     for field in lists:
         frame[field.name] = pd.Series(
             [None if v is None else list(v) for v in frame[field.name]],

@@ -246,10 +246,14 @@ def _csv_times(timestamps: np.ndarray) -> list[str]:
 def _csv(times: list[str], values: np.ndarray) -> str:
     """Rows for every minute with a value; NaN (no datapoint that minute) leaves a gap."""
     if np.issubdtype(values.dtype, np.integer):
-        cells = [str(int(v)) for v in values]
+        rows = [(t, str(int(v))) for t, v in zip(times, values, strict=True)]
     else:
-        cells = [f"{float(v):.3f}".rstrip("0").rstrip(".") if v == v else "" for v in values]
-    lines = ["timestamp,value"] + [f"{t},{v}" for t, v in zip(times, cells, strict=True) if v != ""]
+        rows = [
+            (t, f"{float(v):.3f}".rstrip("0").rstrip("."))
+            for t, v in zip(times, values, strict=True)
+            if not np.isnan(v)
+        ]
+    lines = ["timestamp,value"] + [f"{t},{v}" for t, v in rows]
     return "\n".join(lines) + "\n"
 
 
